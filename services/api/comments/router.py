@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response, status
+
+from services.api.comments import service
+from services.api.comments.schemas import CommentCreate, CommentOut
+from services.api.dependencies import ActingUser, CurrentUser, DbSession
+from services.api.idempotency import respond_once
+
+router = APIRouter(prefix="/tickets/{ticket_ref}/comments", tags=["comments"])
+
+
+@router.get("", response_model=list[CommentOut])
+def list_comments(ticket_ref: str, session: DbSession, viewer: CurrentUser) -> list[CommentOut]:
+    """The conversation on a ticket (customers see public comments only)."""
+    return service.list_comments(session, viewer=viewer, ref=ticket_ref)
+
+
+@router.post("", response_model=CommentOut, status_code=status.HTTP_201_CREATED)
+def add_comment(
+    ticket_ref: str,
+    body: CommentCreate,
+    session: DbSession,
+    actor: ActingUser,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=255,
+            description="A retry with the same key and body returns the first response.",
+        ),
+    ] = None,
+) -> Response:
+    """Comment on a ticket; `internal: true` makes an agents-only note."""
+    return respond_once(
+        session,
+        user=actor,
+        key=idempotency_key,
+        path=f"/tickets/{ticket_ref}/comments",
+        payload=body,
+        status_code=status.HTTP_201_CREATED,
+        action=lambda: (
+            service.add_comment(session, actor=actor, ref=ticket_ref, request=body),
+            {},
+        ),
+    )

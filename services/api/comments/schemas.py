@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AliasChoices, BaseModel, Field, StringConstraints
+
+from services.api.schemas import StrictInput
+from shared.ticket_view import UserRef
+
+CommentBody = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)
+]
+
+
+class CommentCreate(StrictInput):
+    body: CommentBody
+    internal: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("internal", "is_internal"),
+        description="An agents-only note, never shown to the customer.",
+    )
+
+
+class CommentOut(BaseModel):
+    id: int
+    ticket_id: int
+    author: UserRef
+    body: str
+    internal: bool
+    created_at: datetime

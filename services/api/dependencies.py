@@ -1,0 +1,70 @@
+"""Request-scoped dependencies: the database session and the authenticated user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+from sqlalchemy.orm import Session
+
+from services.api.auth.keys import authenticate
+from shared.db import new_session
+from shared.errors import Forbidden
+from shared.models import User
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _request_session(request: Request) -> Iterator[Session]:
+    """One transaction per request, committed before the response is sent.
+
+    Writes take SQLite's write lock at BEGIN so concurrent writers queue instead of failing.
+    """
+    session = new_session(write=request.method not in _READ_METHODS)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# scope="function": the commit runs when the route returns, before the response goes out,
+# so a 2xx always means the change and its events are committed.
+DbSession = Annotated[Session, Depends(_request_session, scope="function")]
+
+
+def _current_user(
+    session: DbSession,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> User:
+    return authenticate(session, authorization=authorization)
+
+
+CurrentUser = Annotated[User, Depends(_current_user)]
+
+
+def _acting_user(
+    user: CurrentUser,
+    user_id: Annotated[
+        int | None,
+        Query(
+            description=(
+                "Accepted for compatibility with the original API. The actor of a change is "
+                "always the API key's user; when given, user_id must be that user's id (403 "
+                "otherwise)."
+            ),
+        ),
+    ] = None,
+) -> User:
+    if user_id is not None and user_id != user.id:
+        raise Forbidden(
+            "user_id names another user: the actor is always the API key's user", field="user_id"
+        )
+    return user
+
+
+ActingUser = Annotated[User, Depends(_acting_user)]

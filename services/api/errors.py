@@ -1,0 +1,120 @@
+"""One error shape everywhere: RFC 9457 problem details, naming the field at fault."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    IdempotencyKeyReused,
+    InvalidInput,
+    InvalidReference,
+    NotFound,
+    StaleVersion,
+    Unauthenticated,
+)
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+STATUS_BY_ERROR: dict[type[DomainError], int] = {
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    StaleVersion: 412,
+    InvalidReference: 422,
+    InvalidInput: 422,
+    IdempotencyKeyReused: 422,
+}
+
+TITLES = {
+    400: "Bad request",
+    401: "Authentication required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    500: "Internal server error",
+}
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> ORJSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    return ORJSONResponse(
+        body, status_code=status, media_type=PROBLEM_CONTENT_TYPE, headers=headers
+    )
+
+
+def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in location)
+
+
+async def _domain_error(_request: Request, exc: Exception) -> ORJSONResponse:
+    assert isinstance(exc, DomainError)
+    status = next((code for cls, code in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
+    errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return problem(status, exc.detail, title=exc.title, errors=errors, headers=headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> ORJSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": _field_path(err.get("loc", ())), "message": err.get("msg", "invalid")}
+        for err in exc.errors()
+    ]
+    if any(err.get("type") == "json_invalid" for err in exc.errors()):
+        return problem(400, "the request body is not valid JSON", errors=errors)
+    fields = ", ".join(e["field"] for e in errors)
+    return problem(422, f"invalid value for: {fields}", errors=errors)
+
+
+async def _http_error(_request: Request, exc: Exception) -> ORJSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}) or None)
+
+
+async def _stale_data(_request: Request, _exc: Exception) -> ORJSONResponse:
+    return problem(412, "the ticket was changed by someone else meanwhile; fetch it and retry")
+
+
+async def _unexpected(_request: Request, exc: Exception) -> ORJSONResponse:
+    logger.exception("unhandled error", exc_info=exc)
+    return problem(500, "the server failed to handle this request; nothing was changed")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StaleDataError, _stale_data)
+    app.add_exception_handler(Exception, _unexpected)

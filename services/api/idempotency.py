@@ -1,0 +1,82 @@
+"""Idempotency-Key on POST: a client's retry gets the first answer instead of a second row."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import timedelta
+
+import orjson
+from fastapi import Response
+from pydantic import BaseModel
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from shared.clock import utcnow
+from shared.errors import IdempotencyKeyReused
+from shared.models import IdempotencyKey, User
+from shared.settings import get_settings
+
+REPLAY_HEADER = "Idempotent-Replayed"
+
+
+def _fingerprint(path: str, payload: BaseModel) -> str:
+    """The same request means the same path and the same validated body."""
+    canonical = orjson.dumps(
+        {"path": path, "body": payload.model_dump(mode="json")}, option=orjson.OPT_SORT_KEYS
+    )
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def _stored(session: Session, *, user: User, key: str) -> IdempotencyKey | None:
+    row = session.scalar(
+        select(IdempotencyKey).where(IdempotencyKey.user_id == user.id, IdempotencyKey.key == key)
+    )
+    ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
+    if row is not None and row.created_at < utcnow() - ttl:
+        session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row.id))
+        return None
+    return row
+
+
+def respond_once(
+    session: Session,
+    *,
+    user: User,
+    key: str | None,
+    path: str,
+    payload: BaseModel,
+    status_code: int,
+    action: Callable[[], tuple[BaseModel, dict[str, str]]],
+) -> Response:
+    """Run `action` (returning the body and headers) unless this key already has an answer."""
+    fingerprint = _fingerprint(path, payload) if key else ""
+    if key:
+        stored = _stored(session, user=user, key=key)
+        if stored is not None:
+            if stored.request_hash != fingerprint:
+                raise IdempotencyKeyReused(
+                    "this Idempotency-Key was used with a different request",
+                    field="Idempotency-Key",
+                )
+            return Response(
+                stored.response_body,
+                status_code=stored.response_status,
+                media_type="application/json",
+                headers={REPLAY_HEADER: "true"},
+            )
+    body_model, headers = action()
+    body = orjson.dumps(body_model.model_dump(mode="json"))
+    if key:
+        session.add(
+            IdempotencyKey(
+                user_id=user.id,
+                key=key,
+                request_path=path,
+                request_hash=fingerprint,
+                response_status=status_code,
+                response_body=body.decode(),
+            )
+        )
+        session.flush()
+    return Response(body, status_code=status_code, media_type="application/json", headers=headers)

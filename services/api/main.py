@@ -1,0 +1,50 @@
+"""The API service: FastAPI app factory and the app uvicorn serves."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import ORJSONResponse
+
+from services.api.comments.router import router as comments_router
+from services.api.errors import install_error_handlers
+from services.api.health.router import router as health_router
+from services.api.middleware import BodySizeLimit
+from services.api.reference.router import router as reference_router
+from services.api.tickets.router import router as tickets_router
+from services.api.users.router import router as users_router
+from shared.settings import Settings, get_settings
+
+DESCRIPTION = """
+Customer-support tickets over REST. Authenticate with `Authorization: Bearer <api key>`
+(create one with `ticketing api-key create --email you@example.com`). Errors are RFC 9457
+problem details. Every change is recorded in the ticket's history and emitted as an event.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Ticketing",
+        version="0.1.0",
+        description=DESCRIPTION,
+        default_response_class=ORJSONResponse,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            # A wildcard origin must not be combined with credentials.
+            allow_credentials="*" not in settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["ETag", "Location", "Idempotent-Replayed"],
+        )
+    for router in (health_router, tickets_router, comments_router, users_router, reference_router):
+        app.include_router(router)
+    return app
+
+
+app = create_app()

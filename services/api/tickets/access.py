@@ -1,0 +1,57 @@
+"""Who may see and change which ticket. Customers: their own tickets, within narrow limits."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, true
+
+from shared.errors import Forbidden
+from shared.models import Status, Ticket, User
+
+# What a customer may change on their own ticket; status only to close or re-open it.
+CUSTOMER_EDITABLE = frozenset({"title", "description", "tags", "status_id"})
+
+
+def visible_to(viewer: User) -> ColumnElement[bool]:
+    """The tickets `viewer` may see, as a WHERE clause."""
+    return true() if viewer.role.is_staff else Ticket.requester_id == viewer.id
+
+
+def can_see(viewer: User, ticket: Ticket) -> bool:
+    return viewer.role.is_staff or ticket.requester_id == viewer.id
+
+
+def ensure_may_create(actor: User, *, requester_id: int, assignee_id: int | None) -> None:
+    if actor.role.is_staff:
+        return
+    if requester_id != actor.id:
+        raise Forbidden("customers create tickets for themselves only", field="user_id")
+    if assignee_id is not None:
+        raise Forbidden("customers cannot assign tickets", field="assigned_to")
+
+
+def ensure_may_update(
+    actor: User,
+    ticket: Ticket,
+    *,
+    fields: set[str],
+    new_status: Status | None,
+    reopen_status_id: int,
+) -> None:
+    if actor.role.is_staff:
+        return
+    forbidden = sorted(fields - CUSTOMER_EDITABLE)
+    if forbidden:
+        raise Forbidden(f"customers cannot change {', '.join(forbidden)}", field=forbidden[0])
+    if new_status is None or new_status.id == ticket.status_id:
+        return
+    closing = new_status.is_closed
+    reopening = ticket.status.is_closed and new_status.id == reopen_status_id
+    if not (closing or reopening):
+        raise Forbidden(
+            "customers may only close their ticket or re-open a closed one", field="status_id"
+        )
+
+
+def ensure_may_comment(actor: User, *, internal: bool) -> None:
+    if internal and not actor.role.is_staff:
+        raise Forbidden("customers cannot write internal comments", field="internal")

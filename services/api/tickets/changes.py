@@ -1,0 +1,81 @@
+"""What a change to a ticket writes besides the row: history rows and outbox events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from services.api.tickets import repository
+from shared.events import EventType, record_event
+from shared.models import Ticket, TicketHistory, User
+from shared.ticket_view import actor_data, ticket_view
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One changed field: JSON values for events, text for the audit trail."""
+
+    field: str
+    old: Any
+    new: Any
+
+    @staticmethod
+    def as_text(value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            return str(value.get("name", value.get("id")))
+        if isinstance(value, list):
+            return ",".join(str(item) for item in value)
+        return str(value)
+
+    def history_row(self, *, ticket_id: int, actor: User, at: datetime) -> TicketHistory:
+        return TicketHistory(
+            ticket_id=ticket_id,
+            actor_id=actor.id,
+            created_at=at,
+            field=self.field,
+            old_value=self.as_text(self.old),
+            new_value=self.as_text(self.new),
+        )
+
+
+# Which event a changed field belongs to; fields not listed go into ticket.updated.
+_EVENT_BY_FIELD = {"status": EventType.TICKET_STATUS_CHANGED, "assignee": EventType.TICKET_ASSIGNED}
+
+
+def ticket_event_data(
+    session: Session, ticket: Ticket, *, actor: User | None, **extra: Any
+) -> dict[str, Any]:
+    """An event's `data`: the ticket as staff see it, who acted, and anything specific."""
+    count = repository.comment_counts(session, ticket_ids=[ticket.id], include_internal=True)
+    view = ticket_view(ticket, comment_count=count.get(ticket.id, 0))
+    return {"ticket": view.model_dump(mode="json"), "actor": actor_data(actor), **extra}
+
+
+def record_changes(
+    session: Session,
+    ticket: Ticket,
+    changes: list[FieldChange],
+    *,
+    actor: User,
+    at: datetime,
+    resolved: bool,
+) -> None:
+    """History rows for every change, then its events (updated, status_changed, assigned, resolved)."""
+    session.add_all(
+        change.history_row(ticket_id=ticket.id, actor=actor, at=at) for change in changes
+    )
+    session.flush()
+    grouped: dict[EventType, dict[str, Any]] = {}
+    for change in changes:
+        event_type = _EVENT_BY_FIELD.get(change.field, EventType.TICKET_UPDATED)
+        grouped.setdefault(event_type, {})[change.field] = {"from": change.old, "to": change.new}
+    if resolved:
+        grouped[EventType.TICKET_RESOLVED] = {}
+    for event_type, event_changes in grouped.items():
+        data = ticket_event_data(session, ticket, actor=actor, changes=event_changes)
+        record_event(session, event_type, data, ticket_id=ticket.id, occurred_at=at)

@@ -1,0 +1,152 @@
+"""All SQL about tickets, tags and history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from services.api.tickets.schemas import TicketFilters, TicketSort
+from shared.models import (
+    PriorityLevel,
+    SlaStatus,
+    Status,
+    Tag,
+    Ticket,
+    TicketComment,
+    TicketHistory,
+    ticket_tags,
+)
+
+
+def get_ticket(session: Session, *, ticket_id: int) -> Ticket | None:
+    return session.get(Ticket, ticket_id)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filtered(query: Select[Ticket], filters: TicketFilters) -> Select[Ticket]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.status_id is not None:
+        conditions.append(Ticket.status_id == filters.status_id)
+    if filters.priority_id is not None:
+        conditions.append(Ticket.priority_id == filters.priority_id)
+    if filters.category_id is not None:
+        conditions.append(Ticket.category_id == filters.category_id)
+    if filters.assigned_to is not None:
+        conditions.append(Ticket.assignee_id == filters.assigned_to)
+    if filters.user_id is not None:
+        conditions.append(Ticket.requester_id == filters.user_id)
+    if filters.created_after is not None:
+        conditions.append(Ticket.created_at >= filters.created_after)
+    if filters.created_before is not None:
+        conditions.append(Ticket.created_at < filters.created_before)
+    if filters.breached is not None:
+        breached = Ticket.sla_status == SlaStatus.BREACHED
+        conditions.append(breached if filters.breached else ~breached)
+    if filters.tag:
+        tagged = (
+            select(ticket_tags.c.ticket_id)
+            .join(Tag, Tag.id == ticket_tags.c.tag_id)
+            .where(Tag.name == filters.tag.strip().lower())
+        )
+        conditions.append(Ticket.id.in_(tagged))
+    if filters.q:
+        pattern = f"%{_escape_like(filters.q.strip())}%"
+        conditions.append(
+            Ticket.title.ilike(pattern, escape="\\")
+            | Ticket.description.ilike(pattern, escape="\\")
+        )
+    return query.where(*conditions)
+
+
+def _ordered(query: Select[Ticket], sort: TicketSort) -> Select[Ticket]:
+    descending = sort.value.startswith("-")
+    key = sort.value.lstrip("-")
+    if key == "priority":
+        query = query.join(PriorityLevel, PriorityLevel.id == Ticket.priority_id)
+        # Rank 1 is the most urgent, so "priority" ascending lists the most urgent first.
+        column = PriorityLevel.rank
+        return query.order_by(column.desc() if descending else column.asc(), Ticket.id.desc())
+    column = getattr(Ticket, key)
+    return query.order_by(column.desc() if descending else column.asc(), Ticket.id.desc())
+
+
+def find_tickets(
+    session: Session, *, visible: ColumnElement[bool], filters: TicketFilters
+) -> tuple[list[Ticket], int]:
+    base = _filtered(select(Ticket).where(visible), filters)
+    total = session.scalar(
+        select(func.count()).select_from(base.with_only_columns(Ticket.id).subquery())
+    )
+    page = _ordered(base, filters.sort).limit(filters.limit).offset(filters.offset)
+    return list(session.scalars(page).unique()), total or 0
+
+
+def comment_counts(
+    session: Session, *, ticket_ids: Sequence[int], include_internal: bool
+) -> dict[int, int]:
+    if not ticket_ids:
+        return {}
+    query = (
+        select(TicketComment.ticket_id, func.count())
+        .where(TicketComment.ticket_id.in_(ticket_ids))
+        .group_by(TicketComment.ticket_id)
+    )
+    if not include_internal:
+        query = query.where(TicketComment.is_internal.is_(False))
+    return dict(session.execute(query).tuples())
+
+
+def tags_named(session: Session, names: Iterable[str]) -> list[Tag]:
+    """The Tag rows for `names`, inserting the missing ones (safe against concurrent inserts)."""
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
+        return []
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(Tag).values([{"name": name} for name in wanted]).on_conflict_do_nothing()
+    )
+    by_name = {tag.name: tag for tag in session.scalars(select(Tag).where(Tag.name.in_(wanted)))}
+    return [by_name[name] for name in wanted]
+
+
+def default_open_status(session: Session) -> Status:
+    """Where new and re-opened tickets start: the first open status (Open)."""
+    status = session.scalar(
+        select(Status).where(Status.is_closed.is_(False)).order_by(Status.position, Status.id)
+    )
+    if status is None:
+        raise LookupError("no open status is configured")
+    return status
+
+
+def terminal_status_id(session: Session) -> int | None:
+    """The last closed status in the workflow (Closed): entering it sets closed_at."""
+    return session.scalar(
+        select(Status.id)
+        .where(Status.is_closed.is_(True))
+        .order_by(Status.position.desc(), Status.id.desc())
+    )
+
+
+def default_priority(session: Session) -> PriorityLevel | None:
+    """The middle of the urgency ranking (Medium in the sample data)."""
+    levels = list(
+        session.scalars(select(PriorityLevel).order_by(PriorityLevel.rank, PriorityLevel.id))
+    )
+    return levels[len(levels) // 2] if levels else None
+
+
+def history_rows(
+    session: Session, *, ticket_id: int, include_internal: bool
+) -> list[TicketHistory]:
+    query = select(TicketHistory).where(TicketHistory.ticket_id == ticket_id)
+    if not include_internal:
+        query = query.where(TicketHistory.is_internal.is_(False))
+    return list(session.scalars(query.order_by(TicketHistory.id)))

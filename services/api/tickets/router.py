@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from services.api.dependencies import ActingUser, CurrentUser, DbSession
+from services.api.idempotency import respond_once
+from services.api.schemas import Page
+from services.api.tickets import service
+from services.api.tickets.schemas import HistoryOut, TicketCreate, TicketFilters, TicketUpdate
+from shared.ticket_view import TicketView
+
+router = APIRouter(prefix="/tickets", tags=["tickets"])
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="A retry with the same key and body returns the first response.",
+    ),
+]
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=200,
+        description="The ETag last read; a stale one gets 412 and changes nothing.",
+    ),
+]
+TicketRef = Annotated[str, "a numeric id or a TKT- number"]
+
+
+def _etag(view: TicketView) -> dict[str, str]:
+    return {"ETag": f'"{view.version}"'}
+
+
+@router.get("", response_model=Page[TicketView])
+def list_tickets(
+    session: DbSession, viewer: CurrentUser, filters: Annotated[TicketFilters, Query()]
+) -> Page[TicketView]:
+    """List the tickets the caller may see, filtered, sorted and paginated."""
+    items, total = service.list_tickets(session, viewer=viewer, filters=filters)
+    return Page(items=items, total=total, limit=filters.limit, offset=filters.offset)
+
+
+@router.post(
+    "",
+    response_model=TicketView,
+    status_code=status.HTTP_201_CREATED,
+    responses={201: {"headers": {"ETag": {"schema": {"type": "string"}}}}},
+)
+def create_ticket(
+    body: TicketCreate,
+    session: DbSession,
+    actor: ActingUser,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    """Create a ticket."""
+
+    def create() -> tuple[TicketView, dict[str, str]]:
+        ticket = service.create_ticket(session, actor=actor, request=body)
+        view = service.render(session, ticket, viewer=actor)
+        return view, {**_etag(view), "Location": f"/tickets/{view.id}"}
+
+    return respond_once(
+        session,
+        user=actor,
+        key=idempotency_key,
+        path="/tickets",
+        payload=body,
+        status_code=status.HTTP_201_CREATED,
+        action=create,
+    )
+
+
+@router.get("/{ticket_ref}", response_model=TicketView)
+def get_ticket(
+    ticket_ref: TicketRef, session: DbSession, viewer: CurrentUser, response: Response
+) -> TicketView:
+    """Get a ticket by id or number (TKT-001), with names, tags and SLA state."""
+    ticket = service.get_visible_ticket(session, viewer=viewer, ref=ticket_ref)
+    view = service.render(session, ticket, viewer=viewer)
+    response.headers.update(_etag(view))
+    return view
+
+
+def _update(
+    ticket_ref: str,
+    body: TicketUpdate,
+    session: DbSession,
+    actor: ActingUser,
+    response: Response,
+    if_match: str | None,
+) -> TicketView:
+    ticket = service.update_ticket(
+        session, actor=actor, ref=ticket_ref, request=body, if_match=if_match
+    )
+    view = service.render(session, ticket, viewer=actor)
+    response.headers.update(_etag(view))
+    return view
+
+
+@router.patch("/{ticket_ref}", response_model=TicketView)
+def patch_ticket(
+    ticket_ref: TicketRef,
+    body: TicketUpdate,
+    session: DbSession,
+    actor: ActingUser,
+    response: Response,
+    if_match: IfMatchHeader = None,
+) -> TicketView:
+    """Change some fields of a ticket; send If-Match to refuse a stale write."""
+    return _update(ticket_ref, body, session, actor, response, if_match)
+
+
+@router.put("/{ticket_ref}", response_model=TicketView)
+def put_ticket(
+    ticket_ref: TicketRef,
+    body: TicketUpdate,
+    session: DbSession,
+    actor: ActingUser,
+    response: Response,
+    if_match: IfMatchHeader = None,
+) -> TicketView:
+    """Change a ticket (as PATCH: only the fields sent change, as in the original API)."""
+    return _update(ticket_ref, body, session, actor, response, if_match)
+
+
+@router.get("/{ticket_ref}/history", response_model=list[HistoryOut])
+def get_history(ticket_ref: TicketRef, session: DbSession, viewer: CurrentUser) -> list[HistoryOut]:
+    """The audit trail: every change, who made it and when."""
+    return service.ticket_history(session, viewer=viewer, ref=ticket_ref)

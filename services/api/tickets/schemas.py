@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, Field, StringConstraints, field_validator
+
+from services.api.schemas import StrictInput
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+TicketText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)
+]
+
+MAX_TAGS = 20
+_TAG = re.compile(r"^[\w][\w .\-]{0,49}$")
+
+TAGS_DESCRIPTION = 'Tags as a list or one comma-separated string ("login,password").'
+
+
+def normalise_tags(value: Any) -> list[str] | None:
+    """Tags arrive as "a,b" or ["a", "b"]; they are stored lowercase, trimmed, without repeats."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+        raise ValueError("tags must be a comma-separated string or a list of strings")
+    tags: list[str] = []
+    for raw in value:
+        tag = raw.strip().lower()
+        if not tag or tag in tags:
+            continue
+        if not _TAG.match(tag):
+            raise ValueError(f"tag {raw!r} must be 1-50 letters, digits, spaces, '.', '_' or '-'")
+        tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags")
+    return tags
+
+
+class TicketCreate(StrictInput):
+    title: Title
+    description: TicketText
+    user_id: int | None = Field(
+        default=None,
+        validation_alias=AliasChoices("user_id", "requester_id"),
+        description="The requester. Defaults to the caller; only agents and admins may name "
+        "someone else.",
+    )
+    category_id: int
+    priority_id: int | None = Field(
+        default=None, description="Defaults to the middle of the priority ranking (Medium)."
+    )
+    assigned_to: int | None = Field(
+        default=None,
+        validation_alias=AliasChoices("assigned_to", "assignee_id"),
+        description="An agent or admin to assign at once (agents and admins only).",
+    )
+    tags: list[str] | str | None = Field(default=None, description=TAGS_DESCRIPTION)
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags(cls, value: Any) -> list[str] | None:
+        return normalise_tags(value)
+
+    def tag_names(self) -> list[str]:
+        return list(self.tags or [])
+
+
+class TicketUpdate(StrictInput):
+    """A partial update: only the fields sent change. `assigned_to: null` unassigns."""
+
+    title: Title | None = None
+    description: TicketText | None = None
+    status_id: int | None = None
+    priority_id: int | None = None
+    category_id: int | None = None
+    assigned_to: int | None = Field(
+        default=None, validation_alias=AliasChoices("assigned_to", "assignee_id")
+    )
+    tags: list[str] | str | None = Field(default=None, description=TAGS_DESCRIPTION)
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags(cls, value: Any) -> list[str] | None:
+        return normalise_tags(value)
+
+    @field_validator("title", "description", "status_id", "priority_id", "category_id")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
+
+    def sent_fields(self) -> set[str]:
+        return set(self.model_fields_set)
+
+
+class TicketSort(StrEnum):
+    CREATED_AT = "created_at"
+    CREATED_AT_DESC = "-created_at"
+    UPDATED_AT = "updated_at"
+    UPDATED_AT_DESC = "-updated_at"
+    PRIORITY = "priority"
+    PRIORITY_DESC = "-priority"
+    RESOLUTION_DUE_AT = "resolution_due_at"
+    RESOLUTION_DUE_AT_DESC = "-resolution_due_at"
+    ID = "id"
+    ID_DESC = "-id"
+
+
+class TicketFilters(BaseModel):
+    status_id: int | None = None
+    priority_id: int | None = None
+    category_id: int | None = None
+    assigned_to: int | None = None
+    user_id: int | None = Field(default=None, description="Requester")
+    tag: str | None = Field(default=None, max_length=50)
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    breached: bool | None = Field(default=None, description="Only tickets whose SLA is breached")
+    q: str | None = Field(
+        default=None, max_length=200, description="Plain text match on title and description"
+    )
+    sort: TicketSort = TicketSort.CREATED_AT_DESC
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=1_000_000_000)
+
+
+class HistoryOut(BaseModel):
+    id: int
+    ticket_id: int
+    actor_id: int | None
+    actor_name: str | None
+    field: str
+    old_value: str | None
+    new_value: str | None
+    created_at: datetime

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, EmailStr, StringConstraints
+
+from services.api.schemas import StrictInput
+from shared.models import Role
+
+PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    email: str
+    role: Role
+    active: bool
+    created_at: datetime
+
+
+class UserCreate(StrictInput):
+    name: PersonName
+    email: EmailStr
+    role: Role = Role.CUSTOMER
+    active: bool = True
+
+
+class UserUpdate(StrictInput):
+    name: PersonName | None = None
+    email: EmailStr | None = None
+    role: Role | None = None
+    active: bool | None = None

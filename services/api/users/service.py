@@ -1,0 +1,67 @@
+"""People: customers raise tickets, agents work them, admins run the desk."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.api.users.schemas import UserCreate, UserUpdate
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.models import Role, User
+
+
+def list_users(
+    session: Session, *, viewer: User, role: Role | None, limit: int, offset: int
+) -> tuple[list[User], int]:
+    if not viewer.role.is_staff:
+        raise Forbidden("customers cannot list users")
+    query = select(User)
+    if role is not None:
+        query = query.where(User.role == role)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    users = session.scalars(query.order_by(User.id).limit(limit).offset(offset))
+    return list(users), total
+
+
+def get_user(session: Session, *, viewer: User, user_id: int) -> User:
+    user = session.get(User, user_id)
+    # A customer learns nothing about other people, not even whether an id exists.
+    if user is None or (not viewer.role.is_staff and user.id != viewer.id):
+        raise NotFound(f"no user with id {user_id}")
+    return user
+
+
+def _ensure_email_free(session: Session, email: str, *, except_id: int | None = None) -> None:
+    owner = session.scalar(select(User.id).where(User.email == email))
+    if owner is not None and owner != except_id:
+        raise Conflict(f"a user with email {email!r} already exists", field="email")
+
+
+def create_user(session: Session, *, actor: User, fields: UserCreate) -> User:
+    if actor.role is not Role.ADMIN:
+        raise Forbidden("only admins create users")
+    email = fields.email.lower()
+    _ensure_email_free(session, email)
+    user = User(name=fields.name, email=email, role=fields.role, active=fields.active)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def update_user(session: Session, *, actor: User, user_id: int, fields: UserUpdate) -> User:
+    if actor.role is not Role.ADMIN:
+        raise Forbidden("only admins change users")
+    user = get_user(session, viewer=actor, user_id=user_id)
+    changes = fields.model_dump(exclude_unset=True, exclude_none=True)
+    # An admin cannot lock themselves out: someone must always be able to run the desk.
+    if user.id == actor.id and (
+        changes.get("active") is False or changes.get("role", Role.ADMIN) is not Role.ADMIN
+    ):
+        raise Forbidden("admins cannot deactivate or demote themselves", field="role")
+    if "email" in changes:
+        changes["email"] = changes["email"].lower()
+        _ensure_email_free(session, changes["email"], except_id=user.id)
+    for name, value in changes.items():
+        setattr(user, name, value)
+    session.flush()
+    return user

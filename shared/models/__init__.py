@@ -1,0 +1,37 @@
+"""Every table, importable from one place (Alembic's autogenerate reads `Base.metadata`)."""
+
+from shared.models.base import Base
+from shared.models.comment import TicketComment
+from shared.models.history import TicketHistory
+from shared.models.idempotency import IdempotencyKey
+from shared.models.outbox import OutboxEvent
+from shared.models.reference import Category, PriorityLevel, Status
+from shared.models.ticket import (
+    SlaStatus,
+    Tag,
+    Ticket,
+    parse_ticket_ref,
+    ticket_number,
+    ticket_tags,
+)
+from shared.models.user import ApiKey, Role, User
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Category",
+    "IdempotencyKey",
+    "OutboxEvent",
+    "PriorityLevel",
+    "Role",
+    "SlaStatus",
+    "Status",
+    "Tag",
+    "Ticket",
+    "TicketComment",
+    "TicketHistory",
+    "User",
+    "parse_ticket_ref",
+    "ticket_number",
+    "ticket_tags",
+]

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Enum, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shared.clock import utcnow
+from shared.models.base import Base
+from shared.models.reference import Category, PriorityLevel, Status
+from shared.models.user import User
+
+TICKET_NUMBER = re.compile(r"^TKT-0*(\d{1,18})$", re.IGNORECASE)
+
+
+def ticket_number(ticket_id: int) -> str:
+    """The public number: TKT-001, TKT-002, …, TKT-1000."""
+    return f"TKT-{ticket_id:03d}"
+
+
+def parse_ticket_ref(ref: str) -> int | None:
+    """A numeric id or a TKT-… number, as an id; None if it is neither."""
+    if ref.isdigit():
+        return int(ref)
+    match = TICKET_NUMBER.match(ref)
+    return int(match.group(1)) if match else None
+
+
+class SlaStatus(StrEnum):
+    PENDING = "pending"
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
+    BREACHED = "breached"
+    MET = "met"
+
+
+ticket_tags = Table(
+    "ticket_tags",
+    Base.metadata,
+    Column("ticket_id", ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_status_priority", "status_id", "priority_id"),
+        Index("ix_tickets_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
+    priority_id: Mapped[int] = mapped_column(ForeignKey("priority_levels.id"), index=True)
+    status_id: Mapped[int] = mapped_column(ForeignKey("statuses.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    first_response_due_at: Mapped[datetime | None]
+    resolution_due_at: Mapped[datetime | None]
+    sla_status: Mapped[SlaStatus] = mapped_column(
+        Enum(
+            SlaStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+        ),
+        default=SlaStatus.PENDING,
+    )
+    sla_breached_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    requester: Mapped[User] = relationship(foreign_keys=[requester_id], lazy="joined")
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="joined")
+    category: Mapped[Category] = relationship(lazy="joined")
+    priority: Mapped[PriorityLevel] = relationship(lazy="joined")
+    status: Mapped[Status] = relationship(lazy="joined")
+    tags: Mapped[list[Tag]] = relationship(
+        secondary=ticket_tags, lazy="selectin", order_by=Tag.name
+    )
+
+    # SQLAlchemy adds "WHERE version = :old" to every UPDATE, so a concurrent writer that read an
+    # older row fails instead of overwriting.
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def number(self) -> str:
+        return ticket_number(self.id)

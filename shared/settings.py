@@ -1,0 +1,49 @@
+"""Process settings, read once from the environment (and an optional `.env`)."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting the services read. Environment names are the field names in upper case."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./data/tickets.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # SQLite waits this long for another writer's lock before giving up.
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    # Requests with a larger body are refused with 413 before any parsing.
+    max_request_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # How long a stored Idempotency-Key answer is replayed.
+    idempotency_ttl_hours: int = Field(default=24, ge=1)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """Accept a JSON list (the original README's form) or a comma-separated string."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
