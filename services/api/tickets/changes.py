@@ -65,7 +65,7 @@ def record_changes(
     at: datetime,
     resolved: bool,
 ) -> None:
-    """History rows for every change, then its events (updated, status_changed, assigned, resolved)."""
+    """History rows for every change, then its events: updated, status_changed, assigned..."""
     session.add_all(
         change.history_row(ticket_id=ticket.id, actor=actor, at=at) for change in changes
     )

@@ -100,7 +100,7 @@ def comment_counts(
     )
     if not include_internal:
         query = query.where(TicketComment.is_internal.is_(False))
-    return dict(session.execute(query).tuples())
+    return dict(session.execute(query).all())
 
 
 def tags_named(session: Session, names: Iterable[str]) -> list[Tag]:

@@ -1,0 +1,125 @@
+"""Test session: a fresh SQLite file, migrated and seeded, served by a real uvicorn process.
+
+DATABASE_URL is set before anything reads the settings, so in-process helpers (key creation,
+row assertions) and the server subprocess share the same database file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.orm import Session
+
+from tests.support.processes import ApiServer, start_api_server
+
+_DATA_DIR = Path(tempfile.mkdtemp(prefix="ticketing-tests-"))
+os.environ["DATABASE_URL"] = f"sqlite:///{_DATA_DIR / 'tickets.db'}"
+os.environ.setdefault("SQLITE_BUSY_TIMEOUT_MS", "30000")
+
+from services.api.auth.keys import create_api_key  # noqa: E402
+from services.api.seed import seed_sample_data  # noqa: E402
+from shared.db import new_session, session_scope  # noqa: E402
+from shared.migrate import upgrade_to_head  # noqa: E402
+
+SAMPLE_EMAILS = {
+    "customer": "john.doe@example.com",
+    "other_customer": "jane.smith@example.com",
+    "third_customer": "bob.wilson@example.com",
+    "agent": "sarah.johnson@example.com",
+    "other_agent": "mike.chen@example.com",
+    "admin": "admin@example.com",
+}
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    return os.environ["DATABASE_URL"]
+
+
+@pytest.fixture(scope="session")
+def seeded_database(database_url: str) -> str:
+    upgrade_to_head(database_url)
+    with session_scope() as session:
+        seed_sample_data(session)
+    return database_url
+
+
+@pytest.fixture(scope="session")
+def api_server(seeded_database: str) -> Iterator[ApiServer]:
+    server = start_api_server(env={"DATABASE_URL": seeded_database})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def api_keys(seeded_database: str) -> dict[str, str]:
+    """One fresh key per sample user, by role name (see SAMPLE_EMAILS)."""
+    keys = {}
+    with session_scope() as session:
+        for role, email in SAMPLE_EMAILS.items():
+            _row, keys[role] = create_api_key(session, email=email, name=f"tests-{role}")
+    return keys
+
+
+def _client(server: ApiServer, key: str | None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.Client(base_url=server.base_url, headers=headers, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def clients(api_server: ApiServer, api_keys: dict[str, str]) -> Iterator[dict[str, httpx.Client]]:
+    made = {role: _client(api_server, key) for role, key in api_keys.items()}
+    made["anonymous"] = _client(api_server, None)
+    yield made
+    for client in made.values():
+        client.close()
+
+
+@pytest.fixture
+def admin(clients: dict[str, httpx.Client]) -> httpx.Client:
+    return clients["admin"]
+
+
+@pytest.fixture
+def agent(clients: dict[str, httpx.Client]) -> httpx.Client:
+    """Sarah Johnson, user 4."""
+    return clients["agent"]
+
+
+@pytest.fixture
+def other_agent(clients: dict[str, httpx.Client]) -> httpx.Client:
+    """Mike Chen, user 5."""
+    return clients["other_agent"]
+
+
+@pytest.fixture
+def customer(clients: dict[str, httpx.Client]) -> httpx.Client:
+    """John Doe, user 1."""
+    return clients["customer"]
+
+
+@pytest.fixture
+def other_customer(clients: dict[str, httpx.Client]) -> httpx.Client:
+    """Jane Smith, user 2."""
+    return clients["other_customer"]
+
+
+@pytest.fixture
+def anonymous(clients: dict[str, httpx.Client]) -> httpx.Client:
+    return clients["anonymous"]
+
+
+@pytest.fixture
+def db(seeded_database: str) -> Iterator[Session]:
+    """A read-only session on the test database, for asserting what the API committed."""
+    session = new_session(write=False)
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
