@@ -21,7 +21,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(predicate: object, *, timeout: float, interval: float = 0.05, what: str = "") -> None:
+def wait_until(
+    predicate: object, *, timeout: float, interval: float = 0.05, what: str = ""
+) -> None:
     """Poll `predicate` until it returns true or the deadline passes (then fail loudly)."""
     assert callable(predicate)
     deadline = time.monotonic() + timeout
