@@ -20,7 +20,7 @@ run: install
 	PORT=$(PORT) $(BIN)/ticketing serve
 
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,8 +1,10 @@
 """Database engine and sessions.
 
-SQLite is opened in WAL mode with foreign keys and a busy timeout. Write transactions start with
-`BEGIN IMMEDIATE`: they take the write lock up front, so two writers queue on the busy timeout
-instead of one failing with "database is locked" when it upgrades a read lock.
+SQLite is opened in WAL mode with foreign keys and a busy timeout. Writes go through one
+connection per process (a pool of one): threads queue for it in Python, where the hand-over is
+immediate, instead of polling SQLite's lock, which the busy handler retries only every 100 ms and
+which starves unlucky writers under load. Write transactions start with `BEGIN IMMEDIATE`, taking
+the lock up front, so a writer never fails upgrading a read lock. Readers never wait for writers.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from shared.settings import Settings, get_settings
 _BEGIN_OPTION = "sqlite_begin"
 
 
-def create_db_engine(settings: Settings) -> Engine:
-    """Build the engine for `settings.database_url`, with SQLite tuned for concurrent writers."""
+def create_db_engine(settings: Settings, *, writer: bool = False) -> Engine:
+    """Build the engine for `settings.database_url`; for SQLite, `writer` gives the one-connection
+    engine that every write of this process goes through."""
     url = make_url(settings.database_url)
     if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -31,11 +34,15 @@ def create_db_engine(settings: Settings) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     busy_timeout_ms = settings.sqlite_busy_timeout_ms
+    pool = (
+        {"pool_size": 1, "max_overflow": 0, "pool_timeout": busy_timeout_ms / 1000}
+        if writer
+        else {"pool_size": 20, "max_overflow": 20}
+    )
     engine = create_engine(
         url,
         connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
-        pool_size=20,
-        max_overflow=20,
+        **pool,
     )
 
     @event.listens_for(engine, "connect")
@@ -63,12 +70,18 @@ def get_engine() -> Engine:
 
 
 @lru_cache
+def get_write_engine() -> Engine:
+    settings = get_settings()
+    if not settings.is_sqlite:
+        return get_engine()
+    engine = create_db_engine(settings, writer=True)
+    return engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+
+
+@lru_cache
 def _session_factories() -> tuple[sessionmaker[Session], sessionmaker[Session]]:
-    engine = get_engine()
-    read = sessionmaker(bind=engine, expire_on_commit=False)
-    write = sessionmaker(
-        bind=engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"}), expire_on_commit=False
-    )
+    read = sessionmaker(bind=get_engine(), expire_on_commit=False)
+    write = sessionmaker(bind=get_write_engine(), expire_on_commit=False)
     return read, write
 
 

@@ -85,7 +85,7 @@ def ticket_view(ticket: Ticket, *, comment_count: int) -> TicketView:
             colour=ticket.status.colour,
             is_closed=ticket.status.is_closed,
         ),
-        tags=[tag.name for tag in ticket.tags],
+        tags=sorted(tag.name for tag in ticket.tags),
         comment_count=comment_count,
         created_at=ticket.created_at,
         updated_at=ticket.updated_at,

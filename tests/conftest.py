@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
 from tests.support.processes import ApiServer, start_api_server
@@ -23,7 +24,7 @@ os.environ.setdefault("SQLITE_BUSY_TIMEOUT_MS", "30000")
 
 from services.api.auth.keys import create_api_key  # noqa: E402
 from services.api.seed import seed_sample_data  # noqa: E402
-from shared.db import new_session, session_scope  # noqa: E402
+from shared.db import session_scope  # noqa: E402
 from shared.migrate import upgrade_to_head  # noqa: E402
 
 SAMPLE_EMAILS = {
@@ -114,12 +115,17 @@ def anonymous(clients: dict[str, httpx.Client]) -> httpx.Client:
     return clients["anonymous"]
 
 
+@pytest.fixture(scope="session")
+def _assertion_engine(seeded_database: str) -> Iterator[Engine]:
+    # A plain pysqlite engine: it opens no transaction for a SELECT, so every query sees the
+    # latest commit (an open WAL read transaction would keep showing its first snapshot).
+    engine = create_engine(seeded_database)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
-def db(seeded_database: str) -> Iterator[Session]:
-    """A read-only session on the test database, for asserting what the API committed."""
-    session = new_session(write=False)
-    try:
+def db(_assertion_engine: Engine) -> Iterator[Session]:
+    """A session for asserting what the API committed; each query sees the latest data."""
+    with Session(_assertion_engine) as session:
         yield session
-    finally:
-        session.rollback()
-        session.close()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
@@ -12,15 +13,29 @@ from services.api.auth.keys import authenticate
 from shared.db import new_session
 from shared.errors import Forbidden
 from shared.models import User
+from shared.settings import get_settings
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _request_session(request: Request) -> Iterator[Session]:
-    """One transaction per request, committed before the response is sent.
+# On SQLite one write transaction runs at a time per process. Writers queue here, in the event
+# loop, rather than in threads: 40 threads blocked waiting for the one write connection would
+# leave no thread for the request holding it to finish (a deadlock until the pool timeout).
+_sqlite_write_turn = asyncio.Lock()
 
-    Writes take SQLite's write lock at BEGIN so concurrent writers queue instead of failing.
-    """
+
+async def _write_turn(request: Request) -> AsyncIterator[None]:
+    if request.method in _READ_METHODS or not get_settings().is_sqlite:
+        yield
+        return
+    async with _sqlite_write_turn:
+        yield
+
+
+def _request_session(
+    request: Request, _turn: Annotated[None, Depends(_write_turn, scope="function")]
+) -> Iterator[Session]:
+    """One transaction per request, committed before the response is sent."""
     session = new_session(write=request.method not in _READ_METHODS)
     try:
         yield session

@@ -7,7 +7,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -50,6 +52,7 @@ TITLES = {
     415: "Unsupported media type",
     422: "Invalid request",
     500: "Internal server error",
+    503: "Service unavailable",
 }
 
 
@@ -60,7 +63,7 @@ def problem(
     title: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
-) -> ORJSONResponse:
+) -> JSONResponse:
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": title or TITLES.get(status, "Error"),
@@ -69,16 +72,21 @@ def problem(
     }
     if errors:
         body["errors"] = errors
-    return ORJSONResponse(
-        body, status_code=status, media_type=PROBLEM_CONTENT_TYPE, headers=headers
-    )
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_CONTENT_TYPE, headers=headers)
+
+
+_LOCATIONS = {"body", "query", "path", "header"}
 
 
 def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
-    return ".".join(str(part) for part in location)
+    """`title`, `limit`, `tags.3`: the input's own name, as domain errors name it too."""
+    parts = [str(part) for part in location]
+    if len(parts) > 1 and parts[0] in _LOCATIONS:
+        parts = parts[1:]
+    return ".".join(parts)
 
 
-async def _domain_error(_request: Request, exc: Exception) -> ORJSONResponse:
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     status = next((code for cls, code in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
     errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
@@ -86,7 +94,7 @@ async def _domain_error(_request: Request, exc: Exception) -> ORJSONResponse:
     return problem(status, exc.detail, title=exc.title, errors=errors, headers=headers)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> ORJSONResponse:
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {"field": _field_path(err.get("loc", ())), "message": err.get("msg", "invalid")}
@@ -94,21 +102,38 @@ async def _validation_error(_request: Request, exc: Exception) -> ORJSONResponse
     ]
     if any(err.get("type") == "json_invalid" for err in exc.errors()):
         return problem(400, "the request body is not valid JSON", errors=errors)
+    path_errors = [
+        error
+        for error, raw in zip(errors, exc.errors(), strict=True)
+        if tuple(raw.get("loc", ()))[:1] == ("path",)
+    ]
+    if path_errors:
+        # /users/abc names nothing, just like /users/999999: not found, not a bad request.
+        return problem(404, "nothing exists at this path", errors=path_errors)
     fields = ", ".join(e["field"] for e in errors)
     return problem(422, f"invalid value for: {fields}", errors=errors)
 
 
-async def _http_error(_request: Request, exc: Exception) -> ORJSONResponse:
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}) or None)
 
 
-async def _stale_data(_request: Request, _exc: Exception) -> ORJSONResponse:
+async def _stale_data(_request: Request, _exc: Exception) -> JSONResponse:
     return problem(412, "the ticket was changed by someone else meanwhile; fetch it and retry")
 
 
-async def _unexpected(_request: Request, exc: Exception) -> ORJSONResponse:
-    logger.exception("unhandled error", exc_info=exc)
+async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """The database is busy beyond the timeout or unreachable: nothing was committed."""
+    logger.error("database unavailable: %s", exc)
+    return problem(
+        503,
+        "the database is busy or unreachable; nothing was changed, retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
+def unexpected_error() -> JSONResponse:
     return problem(500, "the server failed to handle this request; nothing was changed")
 
 
@@ -117,4 +142,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StaleDataError, _stale_data)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _database_unavailable)

@@ -59,11 +59,12 @@ def respond_once(
                     "this Idempotency-Key was used with a different request",
                     field="Idempotency-Key",
                 )
+            headers = {**orjson.loads(stored.response_headers), REPLAY_HEADER: "true"}
             return Response(
                 stored.response_body,
                 status_code=stored.response_status,
                 media_type="application/json",
-                headers={REPLAY_HEADER: "true"},
+                headers=headers,
             )
     body_model, headers = action()
     body = orjson.dumps(body_model.model_dump(mode="json"))
@@ -76,6 +77,7 @@ def respond_once(
                 request_hash=fingerprint,
                 response_status=status_code,
                 response_body=body.decode(),
+                response_headers=orjson.dumps(headers).decode(),
             )
         )
         session.flush()

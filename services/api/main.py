@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import ORJSONResponse
 
 from services.api.comments.router import router as comments_router
 from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
-from services.api.middleware import BodySizeLimit
+from services.api.middleware import BodySizeLimit, UnhandledErrors
+from services.api.openapi import problem_openapi
 from services.api.reference.router import router as reference_router
 from services.api.tickets.router import router as tickets_router
 from services.api.users.router import router as users_router
@@ -28,9 +28,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Ticketing",
         version="0.1.0",
         description=DESCRIPTION,
-        default_response_class=ORJSONResponse,
     )
     install_error_handlers(app)
+    app.add_middleware(UnhandledErrors)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     for router in (health_router, tickets_router, comments_router, users_router, reference_router):
         app.include_router(router)
+    app.openapi = problem_openapi(app)  # type: ignore[method-assign]
     return app
 
 

@@ -1,11 +1,15 @@
-"""ASGI middleware: refuse oversized bodies before anything reads them."""
+"""ASGI middleware: refuse oversized bodies, and answer every unexpected error in our shape."""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.api.errors import problem
+from services.api.errors import problem, unexpected_error
+
+logger = logging.getLogger(__name__)
 
 
 class _BodyTooLarge(HTTPException):
@@ -57,3 +61,34 @@ class BodySizeLimit:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem(413, f"the request body is larger than {self.max_bytes} bytes")
         await response(scope, receive, send)
+
+
+class UnhandledErrors:
+    """A 500 problem for any exception that escaped the handlers.
+
+    Starlette's own catch-all re-raises after answering, which makes uvicorn drop the keep-alive
+    connection under the client's next request; this answers and keeps the connection usable.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if response_started:
+                raise
+            await unexpected_error()(scope, receive, send)

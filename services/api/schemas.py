@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Generic, TypeVar
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 T = TypeVar("T")
@@ -12,6 +13,12 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 Colour = Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")]
 SlaHours = Annotated[float, Field(gt=0, le=8760, description="Target in hours (fractions allowed)")]
+# A row id. Ids are 32-bit on PostgreSQL: anything larger names nothing and must not reach the
+# driver.
+MAX_ID = 2_147_483_647
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+# A path id that is not a valid id names nothing: the error handler answers 404.
+PathId = Annotated[Id, Path()]
 
 
 class StrictInput(BaseModel):

@@ -12,7 +12,10 @@ from shared.models.base import Base
 from shared.models.reference import Category, PriorityLevel, Status
 from shared.models.user import User
 
-TICKET_NUMBER = re.compile(r"^TKT-0*(\d{1,18})$", re.IGNORECASE)
+TICKET_NUMBER = re.compile(r"^TKT-0*(\d{1,10})$", re.IGNORECASE | re.ASCII)
+TICKET_ID = re.compile(r"^\d{1,10}$", re.ASCII)
+# Ids are 32-bit on PostgreSQL: a bigger number names no ticket.
+MAX_TICKET_ID = 2_147_483_647
 
 
 def ticket_number(ticket_id: int) -> str:
@@ -22,10 +25,11 @@ def ticket_number(ticket_id: int) -> str:
 
 def parse_ticket_ref(ref: str) -> int | None:
     """A numeric id or a TKT-… number, as an id; None if it is neither."""
-    if ref.isdigit():
-        return int(ref)
-    match = TICKET_NUMBER.match(ref)
-    return int(match.group(1)) if match else None
+    match = TICKET_ID.fullmatch(ref) or TICKET_NUMBER.fullmatch(ref)
+    if match is None:
+        return None
+    ticket_id = int(match.group(match.lastindex or 0))
+    return ticket_id if 0 < ticket_id <= MAX_TICKET_ID else None
 
 
 class SlaStatus(StrEnum):

@@ -74,5 +74,31 @@ def start_api_server(*, env: dict[str, str], port: int | None = None) -> ApiServ
             raise AssertionError(f"API server exited early:\n{server.log()}")
         return httpx.get(f"{server.base_url}/health", timeout=1).status_code == 200
 
-    wait_until(healthy, timeout=30, what="the API server to answer /health")
+    try:
+        wait_until(healthy, timeout=30, what="the API server to answer /health")
+    except BaseException:
+        server.stop()
+        raise
     return server
+
+
+def ticketing(*args: str, env: dict[str, str]) -> str:
+    """Run the `ticketing` command; returns its stdout, fails the test on a non-zero exit."""
+    result = subprocess.run(
+        [str(BIN / "ticketing"), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"ticketing {' '.join(args)} failed:\n{result.stderr}"
+    return result.stdout
+
+
+def fresh_database_env(directory: Path) -> dict[str, str]:
+    """Environment for a new, migrated and seeded SQLite database under `directory`."""
+    env = {"DATABASE_URL": f"sqlite:///{directory / 'tickets.db'}"}
+    ticketing("migrate", env=env)
+    ticketing("seed", env=env)
+    return env

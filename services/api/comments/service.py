@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.api.comments import repository
 from services.api.comments.schemas import CommentCreate, CommentOut
 from services.api.tickets import access
 from services.api.tickets.changes import ticket_event_data
@@ -72,7 +72,7 @@ def add_comment(session: Session, *, actor: User, ref: str, request: CommentCrea
 
 def list_comments(session: Session, *, viewer: User, ref: str) -> list[CommentOut]:
     ticket = get_visible_ticket(session, viewer=viewer, ref=ref)
-    query = select(TicketComment).where(TicketComment.ticket_id == ticket.id)
-    if not viewer.role.is_staff:
-        query = query.where(TicketComment.is_internal.is_(False))
-    return [comment_out(c) for c in session.scalars(query.order_by(TicketComment.id))]
+    comments = repository.comments_of(
+        session, ticket_id=ticket.id, include_internal=viewer.role.is_staff
+    )
+    return [comment_out(comment) for comment in comments]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from shared.db import new_session
@@ -16,12 +16,12 @@ def health() -> dict[str, str]:
 
 
 @router.get("/ready")
-def ready() -> ORJSONResponse:
+def ready() -> JSONResponse:
     """Readiness: the database answers (503 when it does not)."""
     try:
         with new_session(write=False) as session:
             session.execute(text("SELECT 1"))
     except Exception as exc:  # any failure to reach the database means "not ready"
         body = {"status": "unavailable", "database": {"ok": False, "error": str(exc)[:200]}}
-        return ORJSONResponse(body, status_code=503)
-    return ORJSONResponse({"status": "ready", "database": {"ok": True}})
+        return JSONResponse(body, status_code=503)
+    return JSONResponse({"status": "ready", "database": {"ok": True}})

@@ -15,6 +15,7 @@ from services.api.reference.schemas import (
     StatusOut,
     StatusUpdate,
 )
+from services.api.schemas import PathId
 from shared.models import Category, PriorityLevel, Status
 
 router = APIRouter(tags=["reference data"])
@@ -27,7 +28,7 @@ def list_categories(session: DbSession, _user: CurrentUser) -> list[Category]:
 
 
 @router.get("/categories/{category_id}", response_model=CategoryOut)
-def get_category(category_id: int, session: DbSession, _user: CurrentUser) -> Category:
+def get_category(category_id: PathId, session: DbSession, _user: CurrentUser) -> Category:
     """Get one category."""
     return service.get_row(session, Category, row_id=category_id)
 
@@ -40,7 +41,7 @@ def create_category(body: CategoryCreate, session: DbSession, user: CurrentUser)
 
 @router.patch("/categories/{category_id}", response_model=CategoryOut)
 def update_category(
-    category_id: int, body: CategoryUpdate, session: DbSession, user: CurrentUser
+    category_id: PathId, body: CategoryUpdate, session: DbSession, user: CurrentUser
 ) -> Category:
     """Change a category (admins)."""
     return service.update_row(session, Category, actor=user, row_id=category_id, fields=body)
@@ -53,7 +54,7 @@ def list_priorities(session: DbSession, _user: CurrentUser) -> list[PriorityLeve
 
 
 @router.get("/priorities/{priority_id}", response_model=PriorityOut)
-def get_priority(priority_id: int, session: DbSession, _user: CurrentUser) -> PriorityLevel:
+def get_priority(priority_id: PathId, session: DbSession, _user: CurrentUser) -> PriorityLevel:
     """Get one priority level."""
     return service.get_row(session, PriorityLevel, row_id=priority_id)
 
@@ -66,7 +67,7 @@ def create_priority(body: PriorityCreate, session: DbSession, user: CurrentUser)
 
 @router.patch("/priorities/{priority_id}", response_model=PriorityOut)
 def update_priority(
-    priority_id: int, body: PriorityUpdate, session: DbSession, user: CurrentUser
+    priority_id: PathId, body: PriorityUpdate, session: DbSession, user: CurrentUser
 ) -> PriorityLevel:
     """Change a priority level (admins)."""
     return service.update_row(session, PriorityLevel, actor=user, row_id=priority_id, fields=body)
@@ -79,7 +80,7 @@ def list_statuses(session: DbSession, _user: CurrentUser) -> list[Status]:
 
 
 @router.get("/statuses/{status_id}", response_model=StatusOut)
-def get_status(status_id: int, session: DbSession, _user: CurrentUser) -> Status:
+def get_status(status_id: PathId, session: DbSession, _user: CurrentUser) -> Status:
     """Get one status."""
     return service.get_row(session, Status, row_id=status_id)
 
@@ -92,7 +93,7 @@ def create_status(body: StatusCreate, session: DbSession, user: CurrentUser) -> 
 
 @router.patch("/statuses/{status_id}", response_model=StatusOut)
 def update_status(
-    status_id: int, body: StatusUpdate, session: DbSession, user: CurrentUser
+    status_id: PathId, body: StatusUpdate, session: DbSession, user: CurrentUser
 ) -> Status:
     """Change a status (admins)."""
     return service.update_row(session, Status, actor=user, row_id=status_id, fields=body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.errors import Conflict, Forbidden, NotFound
@@ -36,7 +36,7 @@ def _require_admin(actor: User) -> None:
 def _ensure_unique_name(
     session: Session, model: type[ReferenceRow], name: str, *, except_id: int | None = None
 ) -> None:
-    clash = session.scalar(select(model.id).where(model.name == name))
+    clash = session.scalar(select(model.id).where(func.lower(model.name) == name.lower()))
     if clash is not None and clash != except_id:
         raise Conflict(f"a {_LABEL[model]} named {name!r} already exists", field="name")
 

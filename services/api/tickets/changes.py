@@ -29,7 +29,7 @@ class FieldChange:
         if isinstance(value, dict):
             return str(value.get("name", value.get("id")))
         if isinstance(value, list):
-            return ",".join(str(item) for item in value)
+            return ",".join(str(item) for item in value) or None
         return str(value)
 
     def history_row(self, *, ticket_id: int, actor: User, at: datetime) -> TicketHistory:

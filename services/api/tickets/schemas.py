@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, Field, StringConstraints, field_validator
 
-from services.api.schemas import StrictInput
+from services.api.schemas import Id, StrictInput
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 TicketText = Annotated[
@@ -44,17 +44,17 @@ def normalise_tags(value: Any) -> list[str] | None:
 class TicketCreate(StrictInput):
     title: Title
     description: TicketText
-    user_id: int | None = Field(
+    user_id: Id | None = Field(
         default=None,
         validation_alias=AliasChoices("user_id", "requester_id"),
         description="The requester. Defaults to the caller; only agents and admins may name "
         "someone else.",
     )
-    category_id: int
-    priority_id: int | None = Field(
+    category_id: Id
+    priority_id: Id | None = Field(
         default=None, description="Defaults to the middle of the priority ranking (Medium)."
     )
-    assigned_to: int | None = Field(
+    assigned_to: Id | None = Field(
         default=None,
         validation_alias=AliasChoices("assigned_to", "assignee_id"),
         description="An agent or admin to assign at once (agents and admins only).",
@@ -75,10 +75,10 @@ class TicketUpdate(StrictInput):
 
     title: Title | None = None
     description: TicketText | None = None
-    status_id: int | None = None
-    priority_id: int | None = None
-    category_id: int | None = None
-    assigned_to: int | None = Field(
+    status_id: Id | None = None
+    priority_id: Id | None = None
+    category_id: Id | None = None
+    assigned_to: Id | None = Field(
         default=None, validation_alias=AliasChoices("assigned_to", "assignee_id")
     )
     tags: list[str] | str | None = Field(default=None, description=TAGS_DESCRIPTION)
@@ -113,11 +113,11 @@ class TicketSort(StrEnum):
 
 
 class TicketFilters(BaseModel):
-    status_id: int | None = None
-    priority_id: int | None = None
-    category_id: int | None = None
-    assigned_to: int | None = None
-    user_id: int | None = Field(default=None, description="Requester")
+    status_id: Id | None = None
+    priority_id: Id | None = None
+    category_id: Id | None = None
+    assigned_to: Id | None = None
+    user_id: Id | None = Field(default=None, description="Requester")
     tag: str | None = Field(default=None, max_length=50)
     created_after: datetime | None = None
     created_before: datetime | None = None
@@ -128,6 +128,14 @@ class TicketFilters(BaseModel):
     sort: TicketSort = TicketSort.CREATED_AT_DESC
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=1_000_000_000)
+
+    @field_validator("created_after", "created_before")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """A moment without an offset (or a bare date) means UTC, like every stored time."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 class HistoryOut(BaseModel):

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from services.api.dependencies import CurrentUser, DbSession
-from services.api.schemas import Limit, Offset, Page
+from services.api.schemas import Limit, Offset, Page, PathId
 from services.api.users import service
 from services.api.users.schemas import UserCreate, UserOut, UserUpdate
 from shared.models import Role, User
@@ -34,7 +34,7 @@ def get_me(viewer: CurrentUser) -> User:
 
 
 @router.get("/{user_id}", response_model=UserOut)
-def get_user(user_id: int, session: DbSession, viewer: CurrentUser) -> User:
+def get_user(user_id: PathId, session: DbSession, viewer: CurrentUser) -> User:
     """Get one user (customers: only themselves)."""
     return service.get_user(session, viewer=viewer, user_id=user_id)
 
@@ -46,6 +46,6 @@ def create_user(body: UserCreate, session: DbSession, actor: CurrentUser) -> Use
 
 
 @router.patch("/{user_id}", response_model=UserOut)
-def update_user(user_id: int, body: UserUpdate, session: DbSession, actor: CurrentUser) -> User:
+def update_user(user_id: PathId, body: UserUpdate, session: DbSession, actor: CurrentUser) -> User:
     """Change a user's name, email, role or active flag (admins)."""
     return service.update_user(session, actor=actor, user_id=user_id, fields=body)

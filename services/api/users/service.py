@@ -57,7 +57,8 @@ def update_user(session: Session, *, actor: User, user_id: int, fields: UserUpda
     if user.id == actor.id and (
         changes.get("active") is False or changes.get("role", Role.ADMIN) is not Role.ADMIN
     ):
-        raise Forbidden("admins cannot deactivate or demote themselves", field="role")
+        field = "active" if changes.get("active") is False else "role"
+        raise Forbidden("admins cannot deactivate or demote themselves", field=field)
     if "email" in changes:
         changes["email"] = changes["email"].lower()
         _ensure_email_free(session, changes["email"], except_id=user.id)

@@ -1,0 +1,15 @@
+"""All SQL about comments."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared.models import TicketComment
+
+
+def comments_of(session: Session, *, ticket_id: int, include_internal: bool) -> list[TicketComment]:
+    query = select(TicketComment).where(TicketComment.ticket_id == ticket_id)
+    if not include_internal:
+        query = query.where(TicketComment.is_internal.is_(False))
+    return list(session.scalars(query.order_by(TicketComment.id)))

@@ -1,0 +1,92 @@
+"""The outbox is written in the transaction of the change: both commit, or neither does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import orjson
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from shared.db import session_scope
+from shared.models import OutboxEvent, Ticket, TicketHistory
+from tests.helpers import new_ticket, problem_of
+
+FAILURE_MARKER = "outbox-write-fails"
+
+
+@pytest.fixture
+def failing_outbox_insert(seeded_database: str) -> Iterator[str]:
+    """A trigger that makes the outbox INSERT fail for events mentioning FAILURE_MARKER."""
+    with session_scope() as session:
+        session.execute(
+            text(
+                "CREATE TRIGGER fail_marked_outbox_insert BEFORE INSERT ON outbox "
+                f"WHEN NEW.payload LIKE '%{FAILURE_MARKER}%' "
+                "BEGIN SELECT RAISE(ABORT, 'injected outbox failure'); END"
+            )
+        )
+    yield FAILURE_MARKER
+    with session_scope() as session:
+        session.execute(text("DROP TRIGGER fail_marked_outbox_insert"))
+
+
+def _events_of(db: Session, ticket_id: int) -> list[OutboxEvent]:
+    query = select(OutboxEvent).where(OutboxEvent.ticket_id == ticket_id).order_by(OutboxEvent.id)
+    return list(db.scalars(query))
+
+
+def test_created_ticket_has_its_event_committed_with_it(agent: httpx.Client, db: Session) -> None:
+    ticket = new_ticket(agent, user_id=2, tags="vpn,remote")
+    [event] = _events_of(db, ticket["id"])
+    envelope = orjson.loads(event.payload)
+    assert envelope["id"] == event.event_id
+    assert envelope["id"].startswith("evt_")
+    assert envelope["type"] == "ticket.created"
+    assert envelope["timestamp"].endswith("Z")
+    assert envelope["data"]["ticket"]["id"] == ticket["id"]
+    assert envelope["data"]["ticket"]["tags"] == ["remote", "vpn"]
+    assert envelope["data"]["actor"]["id"] == 4
+    assert event.published_at is None
+
+
+def test_create_whose_event_cannot_be_written_leaves_no_ticket(
+    agent: httpx.Client, db: Session, failing_outbox_insert: str
+) -> None:
+    title = f"{failing_outbox_insert} {uuid.uuid4().hex}"
+    tickets_before = db.scalar(select(func.count()).select_from(Ticket))
+    history_before = db.scalar(select(func.count()).select_from(TicketHistory))
+
+    response = agent.post("/tickets", json={"title": title, "description": "x", "category_id": 1})
+
+    assert response.status_code == 500
+    problem_of(response)
+    db.expire_all()
+    assert db.scalar(select(func.count()).where(Ticket.title == title)) == 0
+    assert db.scalar(select(func.count()).select_from(Ticket)) == tickets_before
+    assert db.scalar(select(func.count()).select_from(TicketHistory)) == history_before
+
+
+def test_update_whose_event_cannot_be_written_changes_nothing(
+    agent: httpx.Client, db: Session, failing_outbox_insert: str
+) -> None:
+    ticket = new_ticket(agent)
+
+    response = agent.patch(
+        f"/tickets/{ticket['id']}", json={"title": f"{failing_outbox_insert} now", "status_id": 2}
+    )
+
+    assert response.status_code == 500
+    after = agent.get(f"/tickets/{ticket['id']}").json()
+    assert (after["title"], after["status"]["id"], after["version"]) == (
+        ticket["title"],
+        1,
+        ticket["version"],
+    )
+    history = agent.get(f"/tickets/{ticket['id']}/history").json()
+    assert [row["field"] for row in history] == ["created"]
+    db.expire_all()
+    assert [e.event_type for e in _events_of(db, ticket["id"])] == ["ticket.created"]
