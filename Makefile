@@ -14,10 +14,20 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The whole local system: api, worker and beat (and a redis-server under ./data when nothing
+# answers at REDIS_URL), every log line prefixed by its service.
 run: install
+	@mkdir -p data
 	$(BIN)/ticketing migrate
-	$(BIN)/ticketing seed
-	PORT=$(PORT) $(BIN)/ticketing serve
+	$(BIN)/ticketing seed --demo-keys data/demo-keys.txt
+	@echo "API on http://$${HOST:-127.0.0.1}:$(PORT) (docs: /docs). Demo API keys:"
+	@cat data/demo-keys.txt 2>/dev/null || echo "  (see data/demo-keys.txt of the first run, or: $(BIN)/ticketing api-key create --email EMAIL)"
+	@if $(BIN)/ticketing redis-check; then \
+		$(BIN)/honcho start --port $(PORT) api worker beat; \
+	else \
+		echo "nothing answers at $${REDIS_URL:-redis://127.0.0.1:6379/0}: starting redis-server with its data in ./data"; \
+		$(BIN)/honcho start --port $(PORT); \
+	fi
 
 test: install
 	$(BIN)/pytest -n 2

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -89,6 +91,15 @@ def new_session(*, write: bool) -> Session:
     """A session whose transactions take SQLite's write lock at BEGIN when `write` is set."""
     read_factory, write_factory = _session_factories()
     return (write_factory if write else read_factory)()
+
+
+def insert_ignoring_duplicates(
+    session: Session, table: type[Any], rows: list[dict[str, Any]]
+) -> int:
+    """INSERT … ON CONFLICT DO NOTHING on either engine; returns how many rows were new."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = session.execute(insert(table).values(rows).on_conflict_do_nothing())
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 @contextmanager

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from shared.clock import utcnow
 from shared.models import OutboxEvent
 
+OUTBOX_WRITTEN = "outbox_written"
+
 
 class EventType(StrEnum):
     TICKET_CREATED = "ticket.created"
@@ -69,4 +71,10 @@ def record_event(
         created_at=occurred_at,
     )
     session.add(row)
+    session.info[OUTBOX_WRITTEN] = True
     return row
+
+
+def wrote_events(session: Session) -> bool:
+    """Whether the session's transaction added outbox rows (to publish after its commit)."""
+    return bool(session.info.get(OUTBOX_WRITTEN))

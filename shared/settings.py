@@ -28,6 +28,22 @@ class Settings(BaseSettings):
     # How long a stored Idempotency-Key answer is replayed.
     idempotency_ttl_hours: int = Field(default=24, ge=1)
 
+    # The event stream every outbox event is appended to, trimmed to about this many entries.
+    event_stream: str = "events"
+    event_stream_maxlen: int = Field(default=100_000, ge=1000)
+    # Redis calls fail fast: the API must keep taking tickets while Redis is away.
+    redis_timeout_seconds: float = Field(default=1.0, gt=0)
+    # The relay publishes outbox rows left unpublished for this long (a crash, Redis down).
+    outbox_relay_interval_seconds: float = Field(default=5.0, gt=0)
+    outbox_relay_min_age_seconds: float = Field(default=3.0, ge=0)
+
+    # A task not acknowledged within this time goes back to the queue: longer than any task.
+    celery_visibility_timeout_seconds: int = Field(default=600, ge=5)
+    sla_scan_interval_seconds: float = Field(default=30.0, gt=0)
+    stats_refresh_interval_seconds: float = Field(default=60.0, gt=0)
+    # First-response target of a priority level that does not set its own.
+    default_first_response_hours: float = Field(default=4.0, gt=0)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

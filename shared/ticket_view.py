@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from shared.models import Role, SlaStatus, Ticket, User
+from shared.clock import utcnow
+from shared.models import Role, SlaStatus, Ticket, TicketComment, User
+from shared.sla import SlaClock
+from shared.sla import status as sla_status_at
 
 
 class UserRef(BaseModel):
@@ -60,6 +66,20 @@ class TicketView(BaseModel):
     version: int
 
 
+def live_sla_status(ticket: Ticket) -> SlaStatus:
+    """The SLA state now (at_risk and breached depend on the clock, not only on stored rows)."""
+    clock = SlaClock(
+        created_at=ticket.created_at,
+        first_response_at=ticket.first_response_at,
+        resolved_at=ticket.resolved_at,
+        first_response_due_at=ticket.first_response_due_at,
+        resolution_due_at=ticket.resolution_due_at,
+        breached_at=ticket.sla_breached_at,
+        paused=ticket.status.pauses_sla,
+    )
+    return sla_status_at(clock, now=utcnow())
+
+
 def user_ref(user: User) -> UserRef:
     return UserRef(id=user.id, name=user.name, email=user.email, role=user.role)
 
@@ -94,12 +114,36 @@ def ticket_view(ticket: Ticket, *, comment_count: int) -> TicketView:
         closed_at=ticket.closed_at,
         first_response_due_at=ticket.first_response_due_at,
         resolution_due_at=ticket.resolution_due_at,
-        sla_status=ticket.sla_status,
+        sla_status=live_sla_status(ticket),
         sla_breached_at=ticket.sla_breached_at,
         version=ticket.version,
     )
 
 
+def comment_counts(
+    session: Session, *, ticket_ids: Sequence[int], include_internal: bool
+) -> dict[int, int]:
+    if not ticket_ids:
+        return {}
+    query = (
+        select(TicketComment.ticket_id, func.count())
+        .where(TicketComment.ticket_id.in_(ticket_ids))
+        .group_by(TicketComment.ticket_id)
+    )
+    if not include_internal:
+        query = query.where(TicketComment.is_internal.is_(False))
+    return dict(session.execute(query).all())
+
+
 def actor_data(actor: User | None) -> dict[str, Any] | None:
     """Who made a change, as events name them (None: the system)."""
     return user_ref(actor).model_dump(mode="json") if actor else None
+
+
+def ticket_event_data(
+    session: Session, ticket: Ticket, *, actor: User | None, **extra: Any
+) -> dict[str, Any]:
+    """An event's `data`: the ticket as staff see it, who acted, and anything specific."""
+    count = comment_counts(session, ticket_ids=[ticket.id], include_internal=True)
+    view = ticket_view(ticket, comment_count=count.get(ticket.id, 0))
+    return {"ticket": view.model_dump(mode="json"), "actor": actor_data(actor), **extra}

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
+from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 import uvicorn
 from pydantic import ValidationError
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import func, select
 
 from services.api.auth.keys import create_api_key
 from services.api.seed import seed_sample_data
 from shared.db import session_scope
 from shared.errors import NotFound
 from shared.migrate import upgrade_to_head
+from shared.models import Ticket
+from shared.search_index import rebuild_index
 from shared.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -41,15 +51,85 @@ def migrate() -> None:
     typer.echo("database is at the latest migration", err=True)
 
 
+DEMO_KEY_USERS = ("admin@example.com", "sarah.johnson@example.com", "john.doe@example.com")
+
+
 @app.command()
-def seed() -> None:
+def seed(
+    demo_keys: Annotated[
+        Path | None,
+        typer.Option(help="Also write API keys for a demo admin, agent and customer here"),
+    ] = None,
+) -> None:
     """Load the sample data into an empty database (does nothing otherwise)."""
     _settings()
     with session_scope() as session:
         loaded = seed_sample_data(session)
+        keys = (
+            [
+                (email, create_api_key(session, email=email, name="demo")[1])
+                for email in DEMO_KEY_USERS
+            ]
+            if loaded and demo_keys
+            else []
+        )
+    if keys and demo_keys:
+        demo_keys.parent.mkdir(parents=True, exist_ok=True)
+        demo_keys.write_text("".join(f"{email:30} {key}\n" for email, key in keys))
+        demo_keys.chmod(0o600)
     typer.echo(
         "sample data loaded" if loaded else "database not empty: sample data skipped", err=True
     )
+
+
+@app.command()
+def reindex(
+    batch_size: Annotated[int, typer.Option(min=100, help="Tickets per statement")] = 5000,
+) -> None:
+    """Rebuild the search index from the tables, in one transaction."""
+    _settings()
+    started = time.monotonic()
+    with session_scope() as session:
+        last_id = session.scalar(select(func.max(Ticket.id))) or 0
+        with typer.progressbar(length=last_id, label="indexing tickets") as bar:
+            done = 0
+            for upto in rebuild_index(session, batch_size=batch_size):
+                bar.update(upto - done)
+                done = upto
+    typer.echo(f"indexed tickets 1-{last_id} in {time.monotonic() - started:.1f}s", err=True)
+
+
+def _redis_address() -> tuple[str, int]:
+    url = urlsplit(_settings().redis_url)
+    return url.hostname or "127.0.0.1", url.port or 6379
+
+
+@app.command("redis-check")
+def redis_check() -> None:
+    """Exit 0 if Redis answers at REDIS_URL, 1 otherwise."""
+    try:
+        Redis.from_url(_settings().redis_url, socket_connect_timeout=1).ping()
+    except RedisError:
+        raise typer.Exit(1) from None
+
+
+@app.command("redis-serve")
+def redis_serve(
+    data_dir: Annotated[Path, typer.Option(help="Where Redis keeps its data")] = Path("data"),
+) -> None:
+    """Run a local redis-server on REDIS_URL's host and port (for `make run`)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        typer.echo(
+            "redis-server is not installed: install it (Debian: apt-get install redis-server) "
+            "or point REDIS_URL at a running Redis",
+            err=True,
+        )
+        raise typer.Exit(1)
+    host, port = _redis_address()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    arguments = ["--bind", host, "--port", str(port), "--dir", str(data_dir.resolve())]
+    os.execv(binary, [binary, *arguments, "--appendonly", "yes", "--save", "60 1"])
 
 
 @app.command()

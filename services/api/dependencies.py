@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from services.api.auth.keys import authenticate
 from shared.db import new_session
 from shared.errors import Forbidden
+from shared.events import wrote_events
 from shared.models import User
 from shared.settings import get_settings
 
@@ -35,7 +36,8 @@ async def _write_turn(request: Request) -> AsyncIterator[None]:
 def _request_session(
     request: Request, _turn: Annotated[None, Depends(_write_turn, scope="function")]
 ) -> Iterator[Session]:
-    """One transaction per request, committed before the response is sent."""
+    """One transaction per request, committed before the response is sent; its events are
+    handed to the publisher right after the commit."""
     session = new_session(write=request.method not in _READ_METHODS)
     try:
         yield session
@@ -45,6 +47,8 @@ def _request_session(
         raise
     finally:
         session.close()
+    if wrote_events(session):
+        request.app.state.publisher.wake()
 
 
 # scope="function": the commit runs when the route returns, before the response goes out,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -10,9 +13,15 @@ from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
 from services.api.middleware import BodySizeLimit, UnhandledErrors
 from services.api.openapi import problem_openapi
+from services.api.publishing import BackgroundPublisher
 from services.api.reference.router import router as reference_router
+from services.api.search.router import router as search_router
+from services.api.stats.router import router as stats_router
 from services.api.tickets.router import router as tickets_router
 from services.api.users.router import router as users_router
+from shared.celery_app import get_celery
+from shared.publishing import OutboxPublisher
+from shared.redis_client import get_redis
 from shared.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -22,12 +31,24 @@ problem details. Every change is recorded in the ticket's history and emitted as
 """
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    publisher = BackgroundPublisher(
+        OutboxPublisher(redis=get_redis(), celery=get_celery(), settings=get_settings())
+    )
+    app.state.publisher = publisher
+    publisher.start()
+    yield
+    publisher.stop()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
         title="Ticketing",
         version="0.1.0",
         description=DESCRIPTION,
+        lifespan=_lifespan,
     )
     install_error_handlers(app)
     app.add_middleware(UnhandledErrors)
@@ -42,7 +63,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["ETag", "Location", "Idempotent-Replayed"],
         )
-    for router in (health_router, tickets_router, comments_router, users_router, reference_router):
+    for router in (
+        health_router,
+        tickets_router,
+        comments_router,
+        search_router,
+        stats_router,
+        users_router,
+        reference_router,
+    ):
         app.include_router(router)
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]
     return app

@@ -27,11 +27,12 @@ CATEGORIES = [
     ("General Support", "Other inquiries", 24),
 ]
 
+# (name, description, rank, resolution hours, first-response hours, colour)
 PRIORITIES = [
-    ("Critical", "System down, security breach", 1, 1, "#dc2626"),
-    ("High", "Cannot access account", 2, 4, "#ea580c"),
-    ("Medium", "Feature not working", 3, 8, "#ca8a04"),
-    ("Low", "General questions", 4, 24, "#16a34a"),
+    ("Critical", "System down, security breach", 1, 1, 0.25, "#dc2626"),
+    ("High", "Cannot access account", 2, 4, 1, "#ea580c"),
+    ("Medium", "Feature not working", 3, 8, 4, "#ca8a04"),
+    ("Low", "General questions", 4, 24, 8, "#16a34a"),
 ]
 
 STATUSES = [
@@ -136,8 +137,8 @@ def seed_sample_data(session: Session) -> bool:
     session.add_all(User(name=n, email=e, role=r) for n, e, r in USERS)
     session.add_all(Category(name=n, description=d, sla_hours=h) for n, d, h in CATEGORIES)
     session.add_all(
-        PriorityLevel(name=n, description=d, rank=r, sla_hours=h, colour=c)
-        for n, d, r, h, c in PRIORITIES
+        PriorityLevel(name=n, description=d, rank=r, sla_hours=h, first_response_hours=f, colour=c)
+        for n, d, r, h, f, c in PRIORITIES
     )
     session.add_all(
         Status(name=n, description=d, colour=c, is_closed=closed, pauses_sla=pauses, position=i)

@@ -17,10 +17,16 @@ def _settings() -> Settings:
     return settings.model_copy(update={"database_url": url}) if url else settings
 
 
+def _include_name(name: str | None, type_: str, _parent: object) -> bool:
+    # The search index is engine-specific SQL (an FTS5 table on SQLite), not a model.
+    return not (type_ == "table" and name is not None and name.startswith("ticket_search"))
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=_include_name,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

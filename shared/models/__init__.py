@@ -5,7 +5,9 @@ from shared.models.comment import TicketComment
 from shared.models.history import TicketHistory
 from shared.models.idempotency import IdempotencyKey
 from shared.models.outbox import OutboxEvent
-from shared.models.reference import Category, PriorityLevel, Status
+from shared.models.processing import ProcessedEvent, StatsSnapshot
+from shared.models.reference import BusinessCalendar, Category, PriorityLevel, Status
+from shared.models.sla import SlaPause
 from shared.models.ticket import (
     SlaStatus,
     Tag,
@@ -19,12 +21,16 @@ from shared.models.user import ApiKey, Role, User
 __all__ = [
     "ApiKey",
     "Base",
+    "BusinessCalendar",
     "Category",
     "IdempotencyKey",
     "OutboxEvent",
     "PriorityLevel",
+    "ProcessedEvent",
     "Role",
+    "SlaPause",
     "SlaStatus",
+    "StatsSnapshot",
     "Status",
     "Tag",
     "Ticket",

@@ -60,6 +60,8 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_status_priority", "status_id", "priority_id"),
         Index("ix_tickets_created_at", "created_at"),
+        Index("ix_tickets_resolution_due_at", "resolution_due_at"),
+        Index("ix_tickets_first_response_due_at", "first_response_due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -7,12 +7,11 @@ from sqlalchemy.orm import Session
 from services.api.comments import repository
 from services.api.comments.schemas import CommentCreate, CommentOut
 from services.api.tickets import access
-from services.api.tickets.changes import ticket_event_data
 from services.api.tickets.service import get_visible_ticket
 from shared.clock import utcnow
 from shared.events import EventType, record_event
 from shared.models import TicketComment, TicketHistory, User
-from shared.ticket_view import user_ref
+from shared.ticket_view import ticket_event_data, user_ref
 
 
 def comment_out(comment: TicketComment) -> CommentOut:

@@ -5,6 +5,9 @@ from fastapi import APIRouter, status
 from services.api.dependencies import CurrentUser, DbSession
 from services.api.reference import service
 from services.api.reference.schemas import (
+    CalendarCreate,
+    CalendarOut,
+    CalendarUpdate,
     CategoryCreate,
     CategoryOut,
     CategoryUpdate,
@@ -16,7 +19,7 @@ from services.api.reference.schemas import (
     StatusUpdate,
 )
 from services.api.schemas import PathId
-from shared.models import Category, PriorityLevel, Status
+from shared.models import BusinessCalendar, Category, PriorityLevel, Status
 
 router = APIRouter(tags=["reference data"])
 
@@ -97,3 +100,33 @@ def update_status(
 ) -> Status:
     """Change a status (admins)."""
     return service.update_row(session, Status, actor=user, row_id=status_id, fields=body)
+
+
+@router.get("/calendars", response_model=list[CalendarOut])
+def list_calendars(session: DbSession, _user: CurrentUser) -> list[BusinessCalendar]:
+    """List business-hours calendars (attach one to a category or priority)."""
+    return service.list_rows(session, BusinessCalendar)
+
+
+@router.get("/calendars/{calendar_id}", response_model=CalendarOut)
+def get_calendar(calendar_id: PathId, session: DbSession, _user: CurrentUser) -> BusinessCalendar:
+    """Get one business-hours calendar."""
+    return service.get_row(session, BusinessCalendar, row_id=calendar_id)
+
+
+@router.post("/calendars", response_model=CalendarOut, status_code=status.HTTP_201_CREATED)
+def create_calendar(
+    body: CalendarCreate, session: DbSession, user: CurrentUser
+) -> BusinessCalendar:
+    """Create a business-hours calendar: weekly opening hours, a time zone, holidays (admins)."""
+    return service.create_row(session, BusinessCalendar, actor=user, fields=body)
+
+
+@router.patch("/calendars/{calendar_id}", response_model=CalendarOut)
+def update_calendar(
+    calendar_id: PathId, body: CalendarUpdate, session: DbSession, user: CurrentUser
+) -> BusinessCalendar:
+    """Change a business-hours calendar (admins); tickets pick it up on their next change."""
+    return service.update_row(
+        session, BusinessCalendar, actor=user, row_id=calendar_id, fields=body
+    )

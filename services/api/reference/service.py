@@ -1,4 +1,5 @@
-"""Categories, priority levels and statuses: everyone reads them, admins change them."""
+"""Reference data — categories, priority levels, statuses and business-hours calendars:
+everyone reads them, admins change them."""
 
 from __future__ import annotations
 
@@ -8,13 +9,25 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shared.errors import Conflict, Forbidden, NotFound
-from shared.models import Category, PriorityLevel, Role, Status, User
+from shared.errors import Conflict, Forbidden, InvalidReference, NotFound
+from shared.models import BusinessCalendar, Category, PriorityLevel, Role, Status, User
 
-ReferenceRow = TypeVar("ReferenceRow", Category, PriorityLevel, Status)
+ReferenceRow = TypeVar("ReferenceRow", Category, PriorityLevel, Status, BusinessCalendar)
 
-_ORDER = {Category: Category.name, PriorityLevel: PriorityLevel.rank, Status: Status.position}
-_LABEL = {Category: "category", PriorityLevel: "priority", Status: "status"}
+_ORDER = {
+    Category: Category.name,
+    PriorityLevel: PriorityLevel.rank,
+    Status: Status.position,
+    BusinessCalendar: BusinessCalendar.name,
+}
+_LABEL = {
+    Category: "category",
+    PriorityLevel: "priority",
+    Status: "status",
+    BusinessCalendar: "calendar",
+}
+# Fields a PATCH may set to null (detaching the calendar); other nulls mean "leave as is".
+_NULLABLE = frozenset({"calendar_id", "first_response_hours"})
 
 
 def list_rows(session: Session, model: type[ReferenceRow]) -> list[ReferenceRow]:
@@ -41,12 +54,19 @@ def _ensure_unique_name(
         raise Conflict(f"a {_LABEL[model]} named {name!r} already exists", field="name")
 
 
+def _ensure_calendar_exists(session: Session, values: dict[str, object]) -> None:
+    calendar_id = values.get("calendar_id")
+    if calendar_id is not None and session.get(BusinessCalendar, calendar_id) is None:
+        raise InvalidReference(f"no calendar with id {calendar_id}", field="calendar_id")
+
+
 def create_row(
     session: Session, model: type[ReferenceRow], *, actor: User, fields: BaseModel
 ) -> ReferenceRow:
     _require_admin(actor)
-    values = fields.model_dump()
+    values = fields.model_dump(mode="json")
     _ensure_unique_name(session, model, values["name"])
+    _ensure_calendar_exists(session, values)
     row = model(**values)
     session.add(row)
     session.flush()
@@ -58,7 +78,12 @@ def update_row(
 ) -> ReferenceRow:
     _require_admin(actor)
     row = get_row(session, model, row_id=row_id)
-    changes = fields.model_dump(exclude_unset=True, exclude_none=True)
+    changes = {
+        name: value
+        for name, value in fields.model_dump(mode="json", exclude_unset=True).items()
+        if value is not None or name in _NULLABLE
+    }
+    _ensure_calendar_exists(session, changes)
     if "name" in changes:
         _ensure_unique_name(session, model, changes["name"], except_id=row.id)
     for name, value in changes.items():

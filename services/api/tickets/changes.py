@@ -8,10 +8,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.api.tickets import repository
 from shared.events import EventType, record_event
 from shared.models import Ticket, TicketHistory, User
-from shared.ticket_view import actor_data, ticket_view
+from shared.ticket_view import ticket_event_data
 
 
 @dataclass(frozen=True)
@@ -45,15 +44,6 @@ class FieldChange:
 
 # Which event a changed field belongs to; fields not listed go into ticket.updated.
 _EVENT_BY_FIELD = {"status": EventType.TICKET_STATUS_CHANGED, "assignee": EventType.TICKET_ASSIGNED}
-
-
-def ticket_event_data(
-    session: Session, ticket: Ticket, *, actor: User | None, **extra: Any
-) -> dict[str, Any]:
-    """An event's `data`: the ticket as staff see it, who acted, and anything specific."""
-    count = repository.comment_counts(session, ticket_ids=[ticket.id], include_internal=True)
-    view = ticket_view(ticket, comment_count=count.get(ticket.id, 0))
-    return {"ticket": view.model_dump(mode="json"), "actor": actor_data(actor), **extra}
 
 
 def record_changes(

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.orm import Session
 
-from services.api.tickets.schemas import TicketFilters, TicketSort
+from services.api.tickets.schemas import TicketFilterFields, TicketFilters, TicketSort
+from shared.db import insert_ignoring_duplicates
 from shared.models import (
     PriorityLevel,
+    SlaPause,
     SlaStatus,
     Status,
     Tag,
     Ticket,
-    TicketComment,
     TicketHistory,
     ticket_tags,
 )
@@ -30,7 +31,8 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(query: Select[Ticket], filters: TicketFilters) -> Select[Ticket]:
+def apply_filters(query: Select[Any], filters: TicketFilterFields) -> Select[Any]:
+    """Narrow a query over Ticket by the list filters (shared with search)."""
     conditions: list[ColumnElement[bool]] = []
     if filters.status_id is not None:
         conditions.append(Ticket.status_id == filters.status_id)
@@ -56,7 +58,7 @@ def _filtered(query: Select[Ticket], filters: TicketFilters) -> Select[Ticket]:
             .where(Tag.name == filters.tag.strip().lower())
         )
         conditions.append(Ticket.id.in_(tagged))
-    if filters.q:
+    if isinstance(filters, TicketFilters) and filters.q:
         pattern = f"%{_escape_like(filters.q.strip())}%"
         conditions.append(
             Ticket.title.ilike(pattern, escape="\\")
@@ -80,7 +82,7 @@ def _ordered(query: Select[Ticket], sort: TicketSort) -> Select[Ticket]:
 def find_tickets(
     session: Session, *, visible: ColumnElement[bool], filters: TicketFilters
 ) -> tuple[list[Ticket], int]:
-    base = _filtered(select(Ticket).where(visible), filters)
+    base = apply_filters(select(Ticket).where(visible), filters)
     total = session.scalar(
         select(func.count()).select_from(base.with_only_columns(Ticket.id).subquery())
     )
@@ -88,30 +90,12 @@ def find_tickets(
     return list(session.scalars(page).unique()), total or 0
 
 
-def comment_counts(
-    session: Session, *, ticket_ids: Sequence[int], include_internal: bool
-) -> dict[int, int]:
-    if not ticket_ids:
-        return {}
-    query = (
-        select(TicketComment.ticket_id, func.count())
-        .where(TicketComment.ticket_id.in_(ticket_ids))
-        .group_by(TicketComment.ticket_id)
-    )
-    if not include_internal:
-        query = query.where(TicketComment.is_internal.is_(False))
-    return dict(session.execute(query).all())
-
-
 def tags_named(session: Session, names: Iterable[str]) -> list[Tag]:
     """The Tag rows for `names`, inserting the missing ones (safe against concurrent inserts)."""
     wanted = list(dict.fromkeys(names))
     if not wanted:
         return []
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(Tag).values([{"name": name} for name in wanted]).on_conflict_do_nothing()
-    )
+    insert_ignoring_duplicates(session, Tag, [{"name": name} for name in wanted])
     by_name = {tag.name: tag for tag in session.scalars(select(Tag).where(Tag.name.in_(wanted)))}
     return [by_name[name] for name in wanted]
 
@@ -150,3 +134,15 @@ def history_rows(
     if not include_internal:
         query = query.where(TicketHistory.is_internal.is_(False))
     return list(session.scalars(query.order_by(TicketHistory.id)))
+
+
+def start_sla_pause(session: Session, *, ticket_id: int, at: datetime) -> None:
+    session.add(SlaPause(ticket_id=ticket_id, started_at=at))
+
+
+def end_sla_pause(session: Session, *, ticket_id: int, at: datetime) -> None:
+    session.execute(
+        update(SlaPause)
+        .where(SlaPause.ticket_id == ticket_id, SlaPause.ended_at.is_(None))
+        .values(ended_at=at)
+    )

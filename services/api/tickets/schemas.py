@@ -112,7 +112,9 @@ class TicketSort(StrEnum):
     ID_DESC = "-id"
 
 
-class TicketFilters(BaseModel):
+class TicketFilterFields(BaseModel):
+    """What narrows a ticket list or a search."""
+
     status_id: Id | None = None
     priority_id: Id | None = None
     category_id: Id | None = None
@@ -122,10 +124,6 @@ class TicketFilters(BaseModel):
     created_after: datetime | None = None
     created_before: datetime | None = None
     breached: bool | None = Field(default=None, description="Only tickets whose SLA is breached")
-    q: str | None = Field(
-        default=None, max_length=200, description="Plain text match on title and description"
-    )
-    sort: TicketSort = TicketSort.CREATED_AT_DESC
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=1_000_000_000)
 
@@ -136,6 +134,13 @@ class TicketFilters(BaseModel):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+class TicketFilters(TicketFilterFields):
+    q: str | None = Field(
+        default=None, max_length=200, description="Plain text match on title and description"
+    )
+    sort: TicketSort = TicketSort.CREATED_AT_DESC
 
 
 class HistoryOut(BaseModel):

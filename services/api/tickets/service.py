@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.api.tickets import access, repository
-from services.api.tickets.changes import FieldChange, record_changes, ticket_event_data
+from services.api.tickets.changes import FieldChange, record_changes
 from services.api.tickets.schemas import HistoryOut, TicketCreate, TicketFilters, TicketUpdate
 from shared.clock import utcnow
 from shared.errors import InvalidReference, NotFound, StaleVersion
@@ -21,7 +21,7 @@ from shared.models import (
     User,
     parse_ticket_ref,
 )
-from shared.ticket_view import TicketView, ticket_view
+from shared.ticket_view import TicketView, comment_counts, ticket_event_data, ticket_view
 
 
 def _category(session: Session, category_id: int) -> Category:
@@ -65,9 +65,7 @@ def _ref(value: Any) -> dict[str, Any] | None:
 
 
 def render(session: Session, ticket: Ticket, *, viewer: User) -> TicketView:
-    counts = repository.comment_counts(
-        session, ticket_ids=[ticket.id], include_internal=viewer.role.is_staff
-    )
+    counts = comment_counts(session, ticket_ids=[ticket.id], include_internal=viewer.role.is_staff)
     return ticket_view(ticket, comment_count=counts.get(ticket.id, 0))
 
 
@@ -132,7 +130,7 @@ def list_tickets(
     tickets, total = repository.find_tickets(
         session, visible=access.visible_to(viewer), filters=filters
     )
-    counts = repository.comment_counts(
+    counts = comment_counts(
         session, ticket_ids=[t.id for t in tickets], include_internal=viewer.role.is_staff
     )
     return [ticket_view(t, comment_count=counts.get(t.id, 0)) for t in tickets], total
@@ -209,8 +207,13 @@ def update_ticket(
     resolved = False
     if new_status is not None and new_status.id != ticket.status_id:
         was_closed = ticket.status.is_closed
+        was_paused = ticket.status.pauses_sla
         changes.append(FieldChange("status", _ref(ticket.status), _ref(new_status)))
         ticket.status = new_status
+        if new_status.pauses_sla and not was_paused:
+            repository.start_sla_pause(session, ticket_id=ticket.id, at=now)
+        elif was_paused and not new_status.pauses_sla:
+            repository.end_sla_pause(session, ticket_id=ticket.id, at=now)
         if not new_status.is_closed:
             ticket.resolved_at = ticket.closed_at = None
         else:

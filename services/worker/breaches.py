@@ -1,0 +1,68 @@
+"""The SLA breach scan: each newly breached ticket is marked once, recorded and announced."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from shared.events import EventType, record_event, rfc3339
+from shared.models import SlaStatus, Status, Ticket, TicketHistory
+from shared.ticket_view import ticket_event_data
+
+
+def _breach_kind(ticket: Ticket, now: datetime) -> tuple[str, datetime]:
+    due = ticket.first_response_due_at
+    if ticket.first_response_at is None and due is not None and due < now:
+        return "first_response", due
+    assert ticket.resolution_due_at is not None
+    return "resolution", ticket.resolution_due_at
+
+
+def mark_breaches(session: Session, *, now: datetime) -> list[int]:
+    """Mark every open, running ticket whose due time has passed; returns the ticket ids.
+
+    The UPDATE only takes a ticket not yet marked, so two scans never announce one breach twice.
+    """
+    running = select(Status.id).where(Status.is_closed.is_(False), Status.pauses_sla.is_(False))
+    overdue = or_(
+        and_(Ticket.first_response_at.is_(None), Ticket.first_response_due_at < now),
+        Ticket.resolution_due_at < now,
+    )
+    candidates = session.scalars(
+        select(Ticket.id).where(
+            Ticket.sla_breached_at.is_(None), Ticket.status_id.in_(running), overdue
+        )
+    ).all()
+    breached: list[int] = []
+    for ticket_id in candidates:
+        marked = session.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket_id, Ticket.sla_breached_at.is_(None))
+            .values(sla_breached_at=now, sla_status=SlaStatus.BREACHED)
+            .execution_options(synchronize_session=False)
+        )
+        if not getattr(marked, "rowcount", 0):
+            continue
+        ticket = session.get(Ticket, ticket_id, populate_existing=True)
+        assert ticket is not None
+        kind, due = _breach_kind(ticket, now)
+        session.add(
+            TicketHistory(
+                ticket_id=ticket_id,
+                actor_id=None,
+                created_at=now,
+                field="sla",
+                old_value=None,
+                new_value=f"breached ({kind.replace('_', ' ')} due {rfc3339(due)})",
+            )
+        )
+        breach: dict[str, Any] = {"kind": kind, "due_at": rfc3339(due)}
+        data = ticket_event_data(session, ticket, actor=None, breach=breach)
+        record_event(
+            session, EventType.TICKET_SLA_BREACHED, data, ticket_id=ticket_id, occurred_at=now
+        )
+        breached.append(ticket_id)
+    return breached

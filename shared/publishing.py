@@ -1,0 +1,108 @@
+"""Publishing the outbox: each unpublished row goes to the event stream (`XADD`) and to the
+worker (its Celery task), oldest first, and is then marked published.
+
+Publishing is at-least-once: a crash between sending and marking sends the row again later, and
+consumers drop the copy by its event id. One publisher at a time holds a short Redis lock, so a
+ticket's events reach the stream in the order they were committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from celery import Celery
+from redis import Redis
+from sqlalchemy import func, select, update
+
+from shared import tasks
+from shared.clock import utcnow
+from shared.db import session_scope
+from shared.models import OutboxEvent
+from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+PUBLISHER_LOCK = "outbox:publisher-lock"
+_LOCK_TTL_MS = 15_000
+_RELEASE_IF_OURS = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Backlog:
+    unpublished: int
+    oldest_created_at: datetime | None
+
+
+def outbox_backlog() -> Backlog:
+    with session_scope(write=False) as session:
+        count, oldest = session.execute(
+            select(func.count(), func.min(OutboxEvent.created_at)).where(
+                OutboxEvent.published_at.is_(None)
+            )
+        ).one()
+    return Backlog(unpublished=int(count), oldest_created_at=oldest)
+
+
+class OutboxPublisher:
+    def __init__(self, *, redis: Redis, celery: Celery, settings: Settings) -> None:
+        self.redis = redis
+        self.celery = celery
+        self.stream = settings.event_stream
+        self.stream_maxlen = settings.event_stream_maxlen
+
+    def publish_pending(
+        self, *, min_age: timedelta = timedelta(0), batch_size: int = 500
+    ) -> int | None:
+        """Publish every unpublished row (older than `min_age`), oldest first; the number
+        published, or None when another publisher holds the lock (it will publish them)."""
+        token = uuid.uuid4().hex
+        if not self.redis.set(PUBLISHER_LOCK, token, nx=True, px=_LOCK_TTL_MS):
+            return None
+        try:
+            published = 0
+            while True:
+                rows = self._unpublished(min_age=min_age, limit=batch_size)
+                if not rows:
+                    return published
+                self._send(rows)
+                self._mark_published([row.id for row in rows])
+                published += len(rows)
+                self.redis.pexpire(PUBLISHER_LOCK, _LOCK_TTL_MS)
+        finally:
+            self.redis.eval(_RELEASE_IF_OURS, 1, PUBLISHER_LOCK, token)
+
+    def _unpublished(self, *, min_age: timedelta, limit: int) -> list[OutboxEvent]:
+        query = select(OutboxEvent).where(OutboxEvent.published_at.is_(None))
+        if min_age > timedelta(0):
+            query = query.where(OutboxEvent.created_at <= utcnow() - min_age)
+        with session_scope(write=False) as session:
+            return list(session.scalars(query.order_by(OutboxEvent.id).limit(limit)))
+
+    def _send(self, rows: list[OutboxEvent]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for row in rows:
+            fields = {
+                "event_id": row.event_id,
+                "type": row.event_type,
+                "ticket_id": "" if row.ticket_id is None else str(row.ticket_id),
+                "payload": row.payload,
+            }
+            pipe.xadd(self.stream, fields, maxlen=self.stream_maxlen, approximate=True)  # type: ignore[arg-type]
+        pipe.execute()
+        for row in rows:
+            self.celery.send_task(
+                tasks.HANDLE_EVENT, args=[row.event_id, row.event_type, row.ticket_id]
+            )
+
+    @staticmethod
+    def _mark_published(ids: list[int]) -> None:
+        with session_scope() as session:
+            session.execute(
+                update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(published_at=utcnow())
+            )

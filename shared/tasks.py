@@ -1,0 +1,7 @@
+"""Celery task names: services enqueue work by name, never by importing the worker."""
+
+HANDLE_EVENT = "worker.handle_event"
+REFRESH_STATS = "worker.refresh_stats"
+SCAN_SLA_BREACHES = "worker.scan_sla_breaches"
+RELAY_OUTBOX = "worker.relay_outbox"
+PRUNE_PROCESSED_EVENTS = "worker.prune_processed_events"
