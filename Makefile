@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format clean bench-event-lag
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Ticket created -> SLA computed and searchable, p50/p99 over 500 tickets on the whole system.
+bench-event-lag: install
+	$(BIN)/python -m bench.event_lag --tickets 500 --rate 50
 
 format: install
 	$(BIN)/ruff check --fix .

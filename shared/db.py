@@ -1,14 +1,18 @@
 """Database engine and sessions.
 
-SQLite is opened in WAL mode with foreign keys and a busy timeout. Writes go through one
-connection per process (a pool of one): threads queue for it in Python, where the hand-over is
-immediate, instead of polling SQLite's lock, which the busy handler retries only every 100 ms and
-which starves unlucky writers under load. Write transactions start with `BEGIN IMMEDIATE`, taking
-the lock up front, so a writer never fails upgrading a read lock. Readers never wait for writers.
+SQLite is opened in WAL mode with foreign keys. Writes go through one connection per process (a
+pool of one): threads queue for it in Python, where the hand-over is immediate. Write
+transactions start with `BEGIN IMMEDIATE`, taking the lock up front, so a writer never fails
+upgrading a read lock; between processes the lock is retried every millisecond or so, because
+SQLite's own busy handler backs off to 100 ms sleeps and lets a busy process starve the others
+for seconds. Readers never wait for writers (WAL).
 """
 
 from __future__ import annotations
 
+import random
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -61,9 +65,32 @@ def create_db_engine(settings: Settings, *, writer: bool = False) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if mode != "IMMEDIATE":
+            connection.exec_driver_sql(f"BEGIN {mode}")
+            return
+        _begin_immediate(connection.connection.driver_connection, timeout=busy_timeout_ms / 1000)
 
     return engine
+
+
+def _begin_immediate(dbapi_connection: Any, *, timeout: float) -> None:
+    """Take the write lock, retrying briefly and often until `timeout` (see the module doc)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    busy_timeout = dbapi_connection.execute("PRAGMA busy_timeout").fetchone()[0]
+    dbapi_connection.execute("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 1.5, 0.004)
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout)}")
 
 
 @lru_cache

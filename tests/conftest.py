@@ -16,10 +16,15 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
-from tests.support.processes import ApiServer, start_api_server
+from tests.support.processes import ApiServer, free_port, start_api_server
+from tests.support.redis_server import RedisServer
 
 _DATA_DIR = Path(tempfile.mkdtemp(prefix="ticketing-tests-"))
+_REDIS = RedisServer(port=free_port(), directory=_DATA_DIR / "redis")
+# Set before anything reads the settings: in-process helpers and every server subprocess share
+# this database file and this private Redis (never the machine's default one).
 os.environ["DATABASE_URL"] = f"sqlite:///{_DATA_DIR / 'tickets.db'}"
+os.environ["REDIS_URL"] = _REDIS.url
 os.environ.setdefault("SQLITE_BUSY_TIMEOUT_MS", "30000")
 
 from services.api.auth.keys import create_api_key  # noqa: E402
@@ -40,6 +45,13 @@ SAMPLE_EMAILS = {
 @pytest.fixture(scope="session")
 def database_url() -> str:
     return os.environ["DATABASE_URL"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_server() -> Iterator[RedisServer]:
+    _REDIS.start()
+    yield _REDIS
+    _REDIS.stop()
 
 
 @pytest.fixture(scope="session")

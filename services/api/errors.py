@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -123,6 +123,22 @@ async def _stale_data(_request: Request, _exc: Exception) -> JSONResponse:
     return problem(412, "the ticket was changed by someone else meanwhile; fetch it and retry")
 
 
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    original = exc.orig
+    return getattr(original, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(
+        original
+    )
+
+
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    """Two requests raced to create the same unique thing: the loser gets 409, not a 500."""
+    assert isinstance(exc, IntegrityError)
+    if _is_unique_violation(exc):
+        return problem(409, "this conflicts with an existing record; nothing was changed")
+    logger.error("integrity error in %s %s: %s", request.method, request.url.path, exc)
+    return unexpected_error()
+
+
 async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     """The database is busy beyond the timeout or unreachable: nothing was committed."""
     logger.error("database unavailable: %s", exc)
@@ -142,5 +158,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StaleDataError, _stale_data)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(PoolTimeout, _database_unavailable)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from shared.clock import utcnow
 from shared.db import insert_ignoring_duplicates
 from shared.models import ProcessedEvent
 from shared.search_index import index_ticket
@@ -22,17 +23,18 @@ def handle_ticket_event(
     handled before (a redelivery), in which case nothing is done.
 
     The work reads the ticket's current rows, not the event, so events handled late or out of
-    order still leave the right state.
+    order still leave the right state, and two copies racing each other do no harm.
     """
-    first_time = insert_ignoring_duplicates(
-        session, ProcessedEvent, [{"event_id": event_id, "processed_at": now}]
-    )
-    if not first_time:
+    if session.get(ProcessedEvent, event_id) is not None:
         return False
     if ticket_id is not None:
         recompute_ticket_sla(session, ticket_id=ticket_id, now=now)
         index_ticket(session, ticket_id=ticket_id)
-    return True
+    # Stamped when the work is done: processed_at - created_at is the event lag.
+    done = insert_ignoring_duplicates(
+        session, ProcessedEvent, [{"event_id": event_id, "processed_at": utcnow()}]
+    )
+    return bool(done)
 
 
 def prune_processed_events(session: Session, *, now: datetime) -> int:

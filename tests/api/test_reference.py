@@ -117,6 +117,7 @@ def test_admin_creates_category(admin: httpx.Client, db: Session) -> None:
         "description": "Broken things",
         "sla_hours": 36,
         "active": True,
+        "calendar_id": None,
     }
     assert _count(db, Category) == before + 1
     assert category in admin.get("/categories").json()

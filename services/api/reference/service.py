@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from shared.errors import Conflict, Forbidden, InvalidReference, NotFound
@@ -49,7 +49,9 @@ def _require_admin(actor: User) -> None:
 def _ensure_unique_name(
     session: Session, model: type[ReferenceRow], name: str, *, except_id: int | None = None
 ) -> None:
-    clash = session.scalar(select(model.id).where(func.lower(model.name) == name.lower()))
+    # SQLite's lower() folds ASCII only: compare exactly too.
+    same = or_(model.name == name, func.lower(model.name) == name.lower())
+    clash = session.scalar(select(model.id).where(same).limit(1))
     if clash is not None and clash != except_id:
         raise Conflict(f"a {_LABEL[model]} named {name!r} already exists", field="name")
 

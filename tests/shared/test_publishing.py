@@ -1,0 +1,51 @@
+"""The outbox publisher against the session's real Redis and database."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import select
+
+from shared.celery_app import get_celery
+from shared.db import session_scope
+from shared.models import OutboxEvent
+from shared.publishing import PUBLISHER_LOCK, OutboxPublisher
+from shared.redis_client import get_redis
+from shared.settings import get_settings
+from tests.helpers import new_ticket
+from tests.support.redis_server import RedisServer
+
+
+def _publisher() -> OutboxPublisher:
+    return OutboxPublisher(redis=get_redis(), celery=get_celery(), settings=get_settings())
+
+
+def test_publishing_appends_oldest_first_and_marks_the_rows(
+    agent: httpx.Client, redis_server: RedisServer
+) -> None:
+    ticket = new_ticket(agent)
+    agent.patch(f"/tickets/{ticket['id']}", json={"status_id": 2, "assigned_to": 5})
+    _publisher().publish_pending()  # whatever the API's thread left, published now
+
+    with session_scope(write=False) as session:
+        rows = session.execute(
+            select(OutboxEvent.event_id, OutboxEvent.published_at)
+            .where(OutboxEvent.ticket_id == ticket["id"])
+            .order_by(OutboxEvent.id)
+        ).all()
+    assert all(published_at is not None for _event, published_at in rows)
+    streamed = [
+        fields[b"event_id"].decode()
+        for _id, fields in redis_server.client().xrange("events")
+        if fields[b"ticket_id"] == str(ticket["id"]).encode()
+    ]
+    assert streamed == [event_id for event_id, _published in rows]
+
+
+def test_a_second_publisher_stands_back_while_the_lock_is_held() -> None:
+    redis = get_redis()
+    redis.set(PUBLISHER_LOCK, "someone-else", px=5000)
+    try:
+        assert _publisher().publish_pending() is None
+    finally:
+        redis.delete(PUBLISHER_LOCK)
+    assert _publisher().publish_pending() is not None

@@ -1,0 +1,168 @@
+"""The whole local system for system tests: a private Redis, the API, Celery worker and beat,
+on a fresh SQLite database, with timings shortened through settings."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session
+
+from tests.support.processes import (
+    BIN,
+    ApiServer,
+    free_port,
+    fresh_database_env,
+    start_api_server,
+    ticketing,
+    wait_until,
+)
+from tests.support.redis_server import RedisServer
+
+FAST_TIMINGS = {
+    "SLA_SCAN_INTERVAL_SECONDS": "0.5",
+    "OUTBOX_RELAY_INTERVAL_SECONDS": "1",
+    "OUTBOX_RELAY_MIN_AGE_SECONDS": "1",
+    "STATS_REFRESH_INTERVAL_SECONDS": "5",
+    "CELERY_VISIBILITY_TIMEOUT_SECONDS": "5",
+    "REDIS_TIMEOUT_SECONDS": "0.5",
+}
+
+USERS = {
+    "customer": "john.doe@example.com",
+    "other_customer": "jane.smith@example.com",
+    "agent": "sarah.johnson@example.com",
+    "admin": "admin@example.com",
+}
+
+
+class CeleryProcess:
+    """`celery worker` or `celery beat` in a process group of its own, so that a kill takes
+    the pool's children with it."""
+
+    def __init__(
+        self, kind: str, *, env: dict[str, str], directory: Path, concurrency: int = 1
+    ) -> None:
+        self.kind = kind
+        self.concurrency = concurrency
+        self.env = env
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / f"{self.kind}-{self.starts}.log"
+
+    def start(self) -> None:
+        self.starts += 1
+        if self.kind == "worker":
+            arguments = [
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={self.concurrency}",
+                "--without-mingle",
+                "--without-gossip",
+                f"--hostname=worker{self.starts}@%h",
+            ]
+        else:
+            arguments = [
+                "beat",
+                "--loglevel=INFO",
+                f"--schedule={self.directory / 'beat-schedule'}",
+            ]
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [str(BIN / "celery"), "-A", "services.worker.app", *arguments],
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if self.kind == "worker":
+            wait_until(lambda: " ready." in self.log(), timeout=30, what="the celery worker")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no chance to hand anything back."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.process = None
+
+
+@dataclass
+class System:
+    env: dict[str, str]
+    redis: RedisServer
+    api: ApiServer
+    worker: CeleryProcess
+    beat: CeleryProcess
+    keys: dict[str, str]
+    engine: Engine
+    clients: dict[str, httpx.Client] = field(default_factory=dict)
+
+    def client(self, role: str) -> httpx.Client:
+        if role not in self.clients:
+            self.clients[role] = httpx.Client(
+                base_url=self.api.base_url,
+                headers={"Authorization": f"Bearer {self.keys[role]}"},
+                timeout=30,
+            )
+        return self.clients[role]
+
+    def db(self) -> Session:
+        """A session whose every query sees the latest commit."""
+        return Session(self.engine)
+
+
+@contextmanager
+def running_system(
+    directory: Path, *, with_beat: bool = True, worker_concurrency: int = 1
+) -> Iterator[System]:
+    redis = RedisServer(port=free_port(), directory=directory / "redis")
+    redis.start()
+    env = {**fresh_database_env(directory), "REDIS_URL": redis.url, **FAST_TIMINGS}
+    keys = {
+        role: ticketing("api-key", "create", "--email", email, env=env).strip()
+        for role, email in USERS.items()
+    }
+    worker = CeleryProcess("worker", env=env, directory=directory, concurrency=worker_concurrency)
+    beat = CeleryProcess("beat", env=env, directory=directory)
+    api = start_api_server(env=env)
+    engine = create_engine(env["DATABASE_URL"])
+    system = System(
+        env=env, redis=redis, api=api, worker=worker, beat=beat, keys=keys, engine=engine
+    )
+    try:
+        worker.start()
+        if with_beat:
+            beat.start()
+        yield system
+    finally:
+        for client in system.clients.values():
+            client.close()
+        beat.stop()
+        worker.stop()
+        api.stop()
+        redis.stop()
+        engine.dispose()

@@ -1,0 +1,46 @@
+"""The worker's event handling, called as the task calls it, on the test database."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import func, select, text
+
+from services.worker.events import handle_ticket_event
+from shared.clock import utcnow
+from shared.db import session_scope
+from shared.events import new_event_id
+from shared.models import ProcessedEvent, Ticket
+from tests.helpers import new_ticket
+
+
+def test_an_event_delivered_twice_is_handled_once(agent: httpx.Client) -> None:
+    ticket = new_ticket(agent, title="Duplicate delivery", description="octarine widget")
+    event_id = new_event_id()
+
+    with session_scope() as session:
+        first = handle_ticket_event(
+            session, event_id=event_id, ticket_id=ticket["id"], now=utcnow()
+        )
+    with session_scope() as session:
+        second = handle_ticket_event(
+            session, event_id=event_id, ticket_id=ticket["id"], now=utcnow()
+        )
+
+    assert (first, second) == (True, False)
+    with session_scope(write=False) as session:
+        assert session.scalar(select(func.count()).where(ProcessedEvent.event_id == event_id)) == 1
+        assert (
+            session.scalar(select(Ticket.resolution_due_at).where(Ticket.id == ticket["id"]))
+            is not None
+        )
+        indexed = session.scalar(
+            text("SELECT count(*) FROM ticket_search WHERE ticket_search MATCH 'octarine'")
+        )
+    assert indexed == 1
+
+
+def test_handling_leaves_the_ticket_version_alone(agent: httpx.Client) -> None:
+    ticket = new_ticket(agent)
+    with session_scope() as session:
+        handle_ticket_event(session, event_id=new_event_id(), ticket_id=ticket["id"], now=utcnow())
+    assert agent.get(f"/tickets/{ticket['id']}").json()["version"] == ticket["version"]
