@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install run test lint format clean bench-event-lag
+.PHONY: install run test lint format clean bench-event-lag bench-webhook-latency
 
 install: $(VENV)/.installed
 
@@ -23,7 +23,7 @@ run: install
 	@echo "API on http://$${HOST:-127.0.0.1}:$(PORT) (docs: /docs). Demo API keys:"
 	@cat data/demo-keys.txt 2>/dev/null || echo "  (see data/demo-keys.txt of the first run, or: $(BIN)/ticketing api-key create --email EMAIL)"
 	@if $(BIN)/ticketing redis-check; then \
-		$(BIN)/honcho start --port $(PORT) api worker beat; \
+		$(BIN)/honcho start --port $(PORT) api worker beat notifier; \
 	else \
 		echo "nothing answers at $${REDIS_URL:-redis://127.0.0.1:6379/0}: starting redis-server with its data in ./data"; \
 		$(BIN)/honcho start --port $(PORT); \
@@ -40,6 +40,10 @@ lint: install
 # Ticket created -> SLA computed and searchable, p50/p99 over 500 tickets on the whole system.
 bench-event-lag: install
 	$(BIN)/python -m bench.event_lag --tickets 500 --rate 50
+
+# Ticket created -> receiver has the webhook, p50/p99 for 1,000 events to 3 endpoints.
+bench-webhook-latency: install
+	$(BIN)/python -m bench.webhook_latency --tickets 1000 --rate 50
 
 format: install
 	$(BIN)/ruff check --fix .

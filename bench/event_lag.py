@@ -29,7 +29,9 @@ from tests.support.system import System, running_system
 
 async def _create_tickets(system: System, *, count: int, rate: float) -> list[int]:
     headers = {"Authorization": f"Bearer {system.keys['agent']}"}
-    async with httpx.AsyncClient(base_url=system.api.base_url, headers=headers) as client:
+    async with httpx.AsyncClient(
+        base_url=system.api.base_url, headers=headers, timeout=60
+    ) as client:
 
         async def create(n: int) -> int:
             response = await client.post(

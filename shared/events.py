@@ -40,7 +40,7 @@ def rfc3339(moment: datetime) -> str:
 
 
 def build_envelope(
-    event_type: EventType, data: dict[str, Any], *, event_id: str, occurred_at: datetime
+    event_type: str, data: dict[str, Any], *, event_id: str, occurred_at: datetime
 ) -> dict[str, Any]:
     """The Standard Webhooks payload shape: id, type, timestamp, data."""
     return {

@@ -44,6 +44,26 @@ class Settings(BaseSettings):
     # First-response target of a priority level that does not set its own.
     default_first_response_hours: float = Field(default=4.0, gt=0)
 
+    # Webhooks. Delays between attempts (about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), each
+    # with +-20 % jitter; after the last one the delivery has failed for good.
+    webhook_retry_schedule_seconds: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # An endpoint failing every attempt for this long is disabled.
+    webhook_disable_after_hours: float = Field(default=120.0, gt=0)
+    # Tests and the local demo deliver to loopback receivers; production refuses them.
+    webhook_allow_private_urls: bool = False
+    webhook_response_body_bytes: int = Field(default=2048, ge=0)
+    webhook_endpoint_concurrency: int = Field(default=8, ge=1)
+    webhook_max_in_flight: int = Field(default=256, ge=1)
+    # A notifier's claim on a delivery (or a stream entry) lapses after this long: a crashed
+    # replica's work is taken over by a live one.
+    notifier_lease_seconds: float = Field(default=60.0, gt=0)
+    notifier_reclaim_idle_seconds: float = Field(default=60.0, gt=0)
+    notifier_poll_seconds: float = Field(default=0.5, gt=0)
+    notifier_group: str = "notifier"
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -53,6 +73,17 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return json.loads(text)
             return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return value
+
+    @field_validator("webhook_retry_schedule_seconds", mode="before")
+    @classmethod
+    def _split_schedule(cls, value: object) -> object:
+        """ "5,300,1800" or a JSON list."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [float(part) for part in text.split(",") if part.strip()]
         return value
 
     @property

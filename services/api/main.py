@@ -19,6 +19,7 @@ from services.api.search.router import router as search_router
 from services.api.stats.router import router as stats_router
 from services.api.tickets.router import router as tickets_router
 from services.api.users.router import router as users_router
+from services.api.webhooks.router import router as webhooks_router
 from shared.celery_app import get_celery
 from shared.publishing import OutboxPublisher
 from shared.redis_client import get_redis
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stats_router,
         users_router,
         reference_router,
+        webhooks_router,
     ):
         app.include_router(router)
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]

@@ -17,12 +17,19 @@ from shared.models.ticket import (
     ticket_tags,
 )
 from shared.models.user import ApiKey, Role, User
+from shared.models.webhook import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "ApiKey",
     "Base",
     "BusinessCalendar",
     "Category",
+    "DeliveryStatus",
     "IdempotencyKey",
     "OutboxEvent",
     "PriorityLevel",
@@ -37,6 +44,9 @@ __all__ = [
     "TicketComment",
     "TicketHistory",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "parse_ticket_ref",
     "ticket_number",
     "ticket_tags",

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from shared.db import session_scope
 from shared.models import OutboxEvent, Ticket, TicketHistory
 from tests.helpers import new_ticket, problem_of
+from tests.support.processes import wait_until
 
 FAILURE_MARKER = "outbox-write-fails"
 
@@ -50,7 +51,18 @@ def test_created_ticket_has_its_event_committed_with_it(agent: httpx.Client, db:
     assert envelope["data"]["ticket"]["id"] == ticket["id"]
     assert envelope["data"]["ticket"]["tags"] == ["remote", "vpn"]
     assert envelope["data"]["actor"]["id"] == 4
-    assert event.published_at is None
+
+
+def test_committed_events_are_published_right_after_the_commit(
+    agent: httpx.Client, db: Session
+) -> None:
+    ticket = new_ticket(agent)
+
+    def published() -> bool:
+        db.expire_all()
+        return all(event.published_at is not None for event in _events_of(db, ticket["id"]))
+
+    wait_until(published, timeout=5, what="the API's publisher")
 
 
 def test_create_whose_event_cannot_be_written_leaves_no_ticket(

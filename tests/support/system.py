@@ -27,6 +27,12 @@ from tests.support.processes import (
 from tests.support.redis_server import RedisServer
 
 FAST_TIMINGS = {
+    "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+    "WEBHOOK_RETRY_SCHEDULE_SECONDS": "1,1,1",
+    "WEBHOOK_TIMEOUT_SECONDS": "2",
+    "NOTIFIER_LEASE_SECONDS": "5",
+    "NOTIFIER_RECLAIM_IDLE_SECONDS": "3",
+    "NOTIFIER_POLL_SECONDS": "0.2",
     "SLA_SCAN_INTERVAL_SECONDS": "0.5",
     "OUTBOX_RELAY_INTERVAL_SECONDS": "1",
     "OUTBOX_RELAY_MIN_AGE_SECONDS": "1",
@@ -43,51 +49,44 @@ USERS = {
 }
 
 
-class CeleryProcess:
-    """`celery worker` or `celery beat` in a process group of its own, so that a kill takes
-    the pool's children with it."""
+class ServiceProcess:
+    """A service (celery worker or beat, the notifier) in a process group of its own, so that
+    a kill takes a worker's pool children with it."""
 
     def __init__(
-        self, kind: str, *, env: dict[str, str], directory: Path, concurrency: int = 1
+        self,
+        name: str,
+        command: list[str],
+        *,
+        env: dict[str, str],
+        directory: Path,
+        ready_text: str | None = None,
     ) -> None:
-        self.kind = kind
-        self.concurrency = concurrency
+        self.name = name
+        self.command = command
         self.env = env
         self.directory = directory
+        self.ready_text = ready_text
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
     @property
     def log_path(self) -> Path:
-        return self.directory / f"{self.kind}-{self.starts}.log"
+        return self.directory / f"{self.name}-{self.starts}.log"
 
     def start(self) -> None:
         self.starts += 1
-        if self.kind == "worker":
-            arguments = [
-                "worker",
-                "--loglevel=INFO",
-                f"--concurrency={self.concurrency}",
-                "--without-mingle",
-                "--without-gossip",
-                f"--hostname=worker{self.starts}@%h",
-            ]
-        else:
-            arguments = [
-                "beat",
-                "--loglevel=INFO",
-                f"--schedule={self.directory / 'beat-schedule'}",
-            ]
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "services.worker.app", *arguments],
+            self.command,
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        if self.kind == "worker":
-            wait_until(lambda: " ready." in self.log(), timeout=30, what="the celery worker")
+        if self.ready_text:
+            ready_text = self.ready_text
+            wait_until(lambda: ready_text in self.log(), timeout=30, what=f"the {self.name}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -104,10 +103,41 @@ class CeleryProcess:
             return
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
-            self.process.wait(timeout=20)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.kill()
         self.process = None
+
+
+def celery_worker(env: dict[str, str], directory: Path, *, concurrency: int = 1) -> ServiceProcess:
+    command = [
+        str(BIN / "celery"),
+        "-A",
+        "services.worker.app",
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={concurrency}",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    return ServiceProcess("worker", command, env=env, directory=directory, ready_text=" ready.")
+
+
+def celery_beat(env: dict[str, str], directory: Path) -> ServiceProcess:
+    command = [
+        str(BIN / "celery"),
+        "-A",
+        "services.worker.app",
+        "beat",
+        "--loglevel=INFO",
+        f"--schedule={directory / 'beat-schedule'}",
+    ]
+    return ServiceProcess("beat", command, env=env, directory=directory)
+
+
+def notifier(env: dict[str, str], directory: Path, *, name: str = "notifier") -> ServiceProcess:
+    command = [str(BIN / "python"), "-m", "services.notifier"]
+    return ServiceProcess(name, command, env=env, directory=directory, ready_text=" started")
 
 
 @dataclass
@@ -115,8 +145,9 @@ class System:
     env: dict[str, str]
     redis: RedisServer
     api: ApiServer
-    worker: CeleryProcess
-    beat: CeleryProcess
+    worker: ServiceProcess
+    beat: ServiceProcess
+    notifier: ServiceProcess
     keys: dict[str, str]
     engine: Engine
     clients: dict[str, httpx.Client] = field(default_factory=dict)
@@ -137,30 +168,51 @@ class System:
 
 @contextmanager
 def running_system(
-    directory: Path, *, with_beat: bool = True, worker_concurrency: int = 1
+    directory: Path,
+    *,
+    with_beat: bool = True,
+    with_notifier: bool = False,
+    worker_concurrency: int = 1,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[System]:
     redis = RedisServer(port=free_port(), directory=directory / "redis")
     redis.start()
-    env = {**fresh_database_env(directory), "REDIS_URL": redis.url, **FAST_TIMINGS}
+    env = {
+        **fresh_database_env(directory),
+        "REDIS_URL": redis.url,
+        **FAST_TIMINGS,
+        **(settings or {}),
+    }
     keys = {
         role: ticketing("api-key", "create", "--email", email, env=env).strip()
         for role, email in USERS.items()
     }
-    worker = CeleryProcess("worker", env=env, directory=directory, concurrency=worker_concurrency)
-    beat = CeleryProcess("beat", env=env, directory=directory)
+    worker = celery_worker(env, directory, concurrency=worker_concurrency)
+    beat = celery_beat(env, directory)
+    notifier_process = notifier(env, directory)
     api = start_api_server(env=env)
     engine = create_engine(env["DATABASE_URL"])
     system = System(
-        env=env, redis=redis, api=api, worker=worker, beat=beat, keys=keys, engine=engine
+        env=env,
+        redis=redis,
+        api=api,
+        worker=worker,
+        beat=beat,
+        notifier=notifier_process,
+        keys=keys,
+        engine=engine,
     )
     try:
         worker.start()
         if with_beat:
             beat.start()
+        if with_notifier:
+            notifier_process.start()
         yield system
     finally:
         for client in system.clients.values():
             client.close()
+        notifier_process.stop()
         beat.stop()
         worker.stop()
         api.stop()

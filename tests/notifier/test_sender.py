@@ -1,0 +1,77 @@
+"""One attempt against a real receiver on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from services.notifier.sender import AttemptOutcome, DeliveryJob, attempt_delivery
+from shared.webhook_security import new_signing_secret
+from tests.support.receiver import Behaviour, WebhookReceiver, running_receiver, verified
+
+PAYLOAD = (
+    '{"id":"evt_1","type":"ticket.created","timestamp":"2026-11-27T12:00:00.000000Z","data":{}}'
+)
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with running_receiver() as running:
+        yield running
+
+
+def _attempt(url: str, secret: str, *, allow_private: bool, timeout: float = 2) -> AttemptOutcome:
+    job = DeliveryJob(
+        delivery_id=1,
+        endpoint_id=1,
+        url=url,
+        secrets=[secret],
+        event_id="evt_1",
+        payload=PAYLOAD,
+        attempt_number=1,
+    )
+
+    async def run() -> AttemptOutcome:
+        async with httpx.AsyncClient() as client:
+            return await attempt_delivery(
+                client, job, timeout=timeout, allow_private=allow_private, body_limit=16
+            )
+
+    return asyncio.run(run())
+
+
+def test_a_delivery_is_signed_so_that_standardwebhooks_verifies_it(
+    receiver: WebhookReceiver,
+) -> None:
+    secret = new_signing_secret()
+    outcome = _attempt(receiver.url("/ok"), secret, allow_private=True)
+    assert outcome.succeeded
+    [request] = receiver.at("/ok")
+    assert verified(request, secret)["id"] == "evt_1"
+    assert request.body.decode() == PAYLOAD
+
+
+def test_a_private_address_is_refused_at_delivery_time_without_a_request(
+    receiver: WebhookReceiver,
+) -> None:
+    outcome = _attempt(receiver.url("/private"), new_signing_secret(), allow_private=False)
+    assert not outcome.succeeded
+    assert outcome.error is not None
+    assert outcome.error.startswith("refused")
+    assert receiver.at("/private") == []
+
+
+def test_a_hanging_receiver_is_given_up_on_at_the_timeout(receiver: WebhookReceiver) -> None:
+    receiver.behaviours["/hang"] = Behaviour(delay=3)
+    outcome = _attempt(receiver.url("/hang"), new_signing_secret(), allow_private=True, timeout=0.5)
+    assert outcome.status_code is None
+    assert outcome.error == "no answer within 0.5s"
+    assert outcome.duration_ms < 1500
+
+
+def test_only_the_start_of_the_answer_is_kept(receiver: WebhookReceiver) -> None:
+    outcome = _attempt(receiver.url("/ok"), new_signing_secret(), allow_private=True)
+    assert outcome.response_body == "ok"
