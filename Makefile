@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install run test lint format clean bench-event-lag bench-webhook-latency
+.PHONY: install run test test-postgres lint format clean bench-event-lag bench-webhook-latency up up-postgres down logs scale-workers
 
 install: $(VENV)/.installed
 
@@ -32,6 +32,11 @@ run: install
 test: install
 	$(BIN)/pytest -n 2
 
+# The same suite on PostgreSQL: every test database is a throw-away one on this server.
+POSTGRES_ADMIN_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+test-postgres: install
+	TEST_POSTGRES_URL=$(POSTGRES_ADMIN_URL) $(BIN)/pytest -n 2
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -44,6 +49,29 @@ bench-event-lag: install
 # Ticket created -> receiver has the webhook, p50/p99 for 1,000 events to 3 endpoints.
 bench-webhook-latency: install
 	$(BIN)/python -m bench.webhook_latency --tickets 1000 --rate 50
+
+# The whole system in containers (docker-compose.yml; see .env.example). With COMPOSE_FILE set in
+# .env these use its files, docker-compose.postgres.yml included.
+COMPOSE ?= docker compose
+N ?= 2
+
+up:
+	$(COMPOSE) up -d --build
+
+# The same on PostgreSQL (docker-compose.postgres.yml on top).
+up-postgres:
+	$(COMPOSE) -f docker-compose.yml -f docker-compose.postgres.yml up -d --build
+
+# --remove-orphans: also the postgres container of `make up-postgres`. Volumes are kept.
+down:
+	$(COMPOSE) down --remove-orphans
+
+logs:
+	$(COMPOSE) logs -f
+
+# `make scale-workers N=4`: add or remove Celery workers, leaving the running containers alone.
+scale-workers:
+	$(COMPOSE) up -d --scale worker=$(N) --no-recreate
 
 format: install
 	$(BIN)/ruff check --fix .

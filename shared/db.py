@@ -28,6 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.settings import Settings, get_settings
 
 _BEGIN_OPTION = "sqlite_begin"
+# Connections per process on PostgreSQL (the API lets as many requests at the database at once):
+# a few processes stay well under the server's default of 100.
+POSTGRES_POOL_CONNECTIONS = 20
 
 
 def create_db_engine(settings: Settings, *, writer: bool = False) -> Engine:
@@ -35,7 +38,15 @@ def create_db_engine(settings: Settings, *, writer: bool = False) -> Engine:
     engine that every write of this process goes through."""
     url = make_url(settings.database_url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # Sessions in UTC, so date() and the like group by UTC days as SQLite does.
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=POSTGRES_POOL_CONNECTIONS // 2,
+            max_overflow=POSTGRES_POOL_CONNECTIONS - POSTGRES_POOL_CONNECTIONS // 2,
+            pool_timeout=settings.sqlite_busy_timeout_ms / 1000,
+            connect_args={"options": "-c timezone=utc"},
+        )
 
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)

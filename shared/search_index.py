@@ -1,7 +1,9 @@
 """The full-text index over tickets: title, description, public comments and tags.
 
-On SQLite it is the FTS5 table `ticket_search` (rowid = ticket id). Internal comments are never
-indexed, so a search can never reveal one.
+SQLite: the FTS5 table `ticket_search` (rowid = ticket id). PostgreSQL: the table
+`ticket_search` with a weighted tsvector under a GIN index. Internal comments are never
+indexed, so a search can never reveal one. One statement fills the index for a range of
+tickets: the text is gathered in SQL.
 """
 
 from __future__ import annotations
@@ -13,28 +15,47 @@ from sqlalchemy.orm import Session
 
 from shared.models import Ticket
 
-# One statement fills the index for a range of tickets: the text is gathered in SQL.
-_DOCUMENTS = """
+_SQLITE_DOCUMENTS = """
+INSERT INTO ticket_search (rowid, title, description, comments, tags)
 SELECT t.id, t.title, t.description,
        COALESCE((SELECT group_concat(c.body, char(10)) FROM ticket_comments c
                  WHERE c.ticket_id = t.id AND c.is_internal = 0), ''),
        COALESCE((SELECT group_concat(g.name, ' ') FROM ticket_tags tt
                  JOIN tags g ON g.id = tt.tag_id WHERE tt.ticket_id = t.id), '')
 FROM tickets t
+WHERE t.id BETWEEN :first AND :last
 """
+
+_POSTGRES_DOCUMENTS = """
+INSERT INTO ticket_search (ticket_id, title, description, comments, tags, document)
+SELECT t.id, t.title, t.description, COALESCE(c.comments, ''), COALESCE(g.tags, ''),
+       setweight(to_tsvector('english', t.title), 'A')
+       || setweight(to_tsvector('english', COALESCE(g.tags, '')), 'A')
+       || setweight(to_tsvector('english', t.description), 'B')
+       || setweight(to_tsvector('english', COALESCE(c.comments, '')), 'C')
+FROM tickets t
+LEFT JOIN LATERAL (SELECT string_agg(body, E'\\n' ORDER BY id) AS comments
+                   FROM ticket_comments WHERE ticket_id = t.id AND NOT is_internal) c ON true
+LEFT JOIN LATERAL (SELECT string_agg(tg.name, ' ') AS tags FROM ticket_tags tt
+                   JOIN tags tg ON tg.id = tt.tag_id WHERE tt.ticket_id = t.id) g ON true
+WHERE t.id BETWEEN :first AND :last
+"""
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _fill(session: Session, first: int, last: int) -> None:
+    documents = _POSTGRES_DOCUMENTS if _is_postgres(session) else _SQLITE_DOCUMENTS
+    session.execute(text(documents), {"first": first, "last": last})
 
 
 def index_ticket(session: Session, *, ticket_id: int) -> None:
     """(Re)index one ticket from its rows; idempotent."""
-    session.execute(text("DELETE FROM ticket_search WHERE rowid = :id"), {"id": ticket_id})
-    session.execute(
-        text(
-            "INSERT INTO ticket_search (rowid, title, description, comments, tags) "
-            + _DOCUMENTS
-            + " WHERE t.id = :id"
-        ),
-        {"id": ticket_id},
-    )
+    key = "ticket_id" if _is_postgres(session) else "rowid"
+    session.execute(text(f"DELETE FROM ticket_search WHERE {key} = :id"), {"id": ticket_id})
+    _fill(session, ticket_id, ticket_id)
 
 
 def rebuild_index(session: Session, *, batch_size: int = 5000) -> Iterator[int]:
@@ -42,12 +63,5 @@ def rebuild_index(session: Session, *, batch_size: int = 5000) -> Iterator[int]:
     session.execute(text("DELETE FROM ticket_search"))
     last_id = session.scalar(select(func.max(Ticket.id))) or 0
     for start in range(1, last_id + 1, batch_size):
-        session.execute(
-            text(
-                "INSERT INTO ticket_search (rowid, title, description, comments, tags) "
-                + _DOCUMENTS
-                + " WHERE t.id BETWEEN :first AND :last"
-            ),
-            {"first": start, "last": start + batch_size - 1},
-        )
+        _fill(session, start, start + batch_size - 1)
         yield min(start + batch_size - 1, last_id)

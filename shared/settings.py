@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -20,6 +20,15 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # "json": one JSON object a line, for a log collector; "text": lines for people.
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    # Prometheus endpoints of the worker and the notifier (the API serves /metrics); 0 = off.
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    notifier_metrics_port: int = Field(default=9102, ge=0, le=65535)
+    # Where those two listen; in a container, 0.0.0.0 lets the scraper in.
+    metrics_host: str = "127.0.0.1"
 
     # SQLite waits this long for another writer's lock before giving up.
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)

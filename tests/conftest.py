@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
+from tests.support.databases import new_database_url
 from tests.support.processes import ApiServer, free_port, start_api_server
 from tests.support.redis_server import RedisServer
 
@@ -23,7 +24,7 @@ _DATA_DIR = Path(tempfile.mkdtemp(prefix="ticketing-tests-"))
 _REDIS = RedisServer(port=free_port(), directory=_DATA_DIR / "redis")
 # Set before anything reads the settings: in-process helpers and every server subprocess share
 # this database file and this private Redis (never the machine's default one).
-os.environ["DATABASE_URL"] = f"sqlite:///{_DATA_DIR / 'tickets.db'}"
+os.environ["DATABASE_URL"] = new_database_url(_DATA_DIR)
 os.environ["REDIS_URL"] = _REDIS.url
 os.environ.setdefault("SQLITE_BUSY_TIMEOUT_MS", "30000")
 
@@ -129,9 +130,9 @@ def anonymous(clients: dict[str, httpx.Client]) -> httpx.Client:
 
 @pytest.fixture(scope="session")
 def _assertion_engine(seeded_database: str) -> Iterator[Engine]:
-    # A plain pysqlite engine: it opens no transaction for a SELECT, so every query sees the
-    # latest commit (an open WAL read transaction would keep showing its first snapshot).
-    engine = create_engine(seeded_database)
+    # Autocommit: every query sees the latest commit (an open transaction would keep showing
+    # its first snapshot on SQLite, and hold locks that DDL in a test waits for on PostgreSQL).
+    engine = create_engine(seeded_database, isolation_level="AUTOCOMMIT")
     yield engine
     engine.dispose()
 

@@ -20,6 +20,7 @@ from services.api.auth.keys import create_api_key
 from services.api.seed import seed_sample_data
 from shared.db import session_scope
 from shared.errors import NotFound
+from shared.logging_setup import configure_logging
 from shared.migrate import upgrade_to_head
 from shared.models import Ticket
 from shared.search_index import rebuild_index
@@ -139,12 +140,15 @@ def serve(
 ) -> None:
     """Serve the REST API."""
     settings = _settings()
+    configure_logging(settings)
     uvicorn.run(
         "services.api.main:app",
         host=host or settings.host,
         port=port or settings.port,
         proxy_headers=True,
-        log_level="info",
+        # Ours, not uvicorn's: its access and error lines go out in LOG_FORMAT, at LOG_LEVEL.
+        log_config=None,
+        log_level=None,
     )
 
 

@@ -10,7 +10,7 @@ from fastapi import Depends, Header, Query, Request
 from sqlalchemy.orm import Session
 
 from services.api.auth.keys import authenticate
-from shared.db import new_session
+from shared.db import POSTGRES_POOL_CONNECTIONS, new_session
 from shared.errors import Forbidden
 from shared.events import wrote_events
 from shared.models import User
@@ -19,22 +19,28 @@ from shared.settings import get_settings
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-# On SQLite one write transaction runs at a time per process. Writers queue here, in the event
-# loop, rather than in threads: 40 threads blocked waiting for the one write connection would
-# leave no thread for the request holding it to finish (a deadlock until the pool timeout).
+# Requests queue for the database here, in the event loop, rather than in threads: with every
+# thread of the pool blocked waiting for a connection, a request holding one would find no
+# thread to finish on (a deadlock until the pool timeout). On SQLite one write transaction runs
+# at a time per process (readers have a pool as large as the thread pool); on PostgreSQL as many
+# requests as the pool has connections.
 _sqlite_write_turn = asyncio.Lock()
+_postgres_turn = asyncio.Semaphore(POSTGRES_POOL_CONNECTIONS)
 
 
-async def _write_turn(request: Request) -> AsyncIterator[None]:
-    if request.method in _READ_METHODS or not get_settings().is_sqlite:
+async def _database_turn(request: Request) -> AsyncIterator[None]:
+    if not get_settings().is_sqlite:
+        async with _postgres_turn:
+            yield
+    elif request.method in _READ_METHODS:
         yield
-        return
-    async with _sqlite_write_turn:
-        yield
+    else:
+        async with _sqlite_write_turn:
+            yield
 
 
 def _request_session(
-    request: Request, _turn: Annotated[None, Depends(_write_turn, scope="function")]
+    request: Request, _turn: Annotated[None, Depends(_database_turn, scope="function")]
 ) -> Iterator[Session]:
     """One transaction per request, committed before the response is sent; its events are
     handed to the publisher right after the commit."""

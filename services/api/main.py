@@ -11,10 +11,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from services.api.comments.router import router as comments_router
 from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
+from services.api.metrics import RequestMetrics
+from services.api.metrics import router as metrics_router
 from services.api.middleware import BodySizeLimit, UnhandledErrors
 from services.api.openapi import problem_openapi
 from services.api.publishing import BackgroundPublisher
 from services.api.reference.router import router as reference_router
+from services.api.request_ids import RequestIds
 from services.api.search.router import router as search_router
 from services.api.stats.router import router as stats_router
 from services.api.tickets.router import router as tickets_router
@@ -62,10 +65,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_credentials="*" not in settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["ETag", "Location", "Idempotent-Replayed"],
+            expose_headers=["ETag", "Location", "Idempotent-Replayed", "X-Request-ID"],
         )
+    # Outermost (added last): every answer, errors and refusals included, is counted and
+    # carries its request id.
+    app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestIds)
     for router in (
         health_router,
+        metrics_router,
         tickets_router,
         comments_router,
         search_router,

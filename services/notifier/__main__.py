@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 
+from services.notifier import metrics
 from services.notifier.app import Notifier
+from shared.logging_setup import configure_logging
 from shared.settings import get_settings
 
 
 async def _main() -> None:
+    metrics.serve(get_settings())
     notifier = Notifier(get_settings())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -19,7 +21,5 @@ async def _main() -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(get_settings())
     asyncio.run(_main())

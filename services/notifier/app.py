@@ -21,9 +21,11 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.notifier import metrics
 from services.notifier.sender import AttemptOutcome, DeliveryJob, attempt_delivery
 from services.notifier.store import DeliveryStore, StreamEvent
 from services.notifier.stream import Entry, EventStream, parse_entry
+from shared.logging_setup import log_context
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -190,15 +192,43 @@ class Notifier:
         task.add_done_callback(self.attempts.discard)
 
     async def _attempt(self, job: DeliveryJob) -> None:
-        async with self.endpoint_slots[job.endpoint_id], self.in_flight:
-            outcome = await attempt_delivery(
-                self.http,
-                job,
-                timeout=self.settings.webhook_timeout_seconds,
-                allow_private=self.settings.webhook_allow_private_urls,
-                body_limit=self.settings.webhook_response_body_bytes,
+        with log_context(event_id=job.event_id):
+            async with self.endpoint_slots[job.endpoint_id], self.in_flight:
+                with metrics.attempts_in_flight.track_inprogress():
+                    outcome = await attempt_delivery(
+                        self.http,
+                        job,
+                        timeout=self.settings.webhook_timeout_seconds,
+                        allow_private=self.settings.webhook_allow_private_urls,
+                        body_limit=self.settings.webhook_response_body_bytes,
+                    )
+            result = metrics.record_attempt(
+                outcome, retry_schedule=self.settings.webhook_retry_schedule_seconds
             )
+            _log_attempt(outcome, result)
         await self.outcomes.put(outcome)
+
+
+def _log_attempt(outcome: AttemptOutcome, result: str) -> None:
+    job = outcome.job
+    if outcome.succeeded:
+        logger.info(
+            "delivery %d to endpoint %d: HTTP %s in %d ms (attempt %d)",
+            job.delivery_id,
+            job.endpoint_id,
+            outcome.status_code,
+            outcome.duration_ms,
+            job.attempt_number,
+        )
+        return
+    logger.warning(
+        "delivery %d to endpoint %d failed: %s (attempt %d, %s)",
+        job.delivery_id,
+        job.endpoint_id,
+        outcome.error,
+        job.attempt_number,
+        result.replace("_", " "),
+    )
 
 
 def _unique(events: list[StreamEvent]) -> list[StreamEvent]:

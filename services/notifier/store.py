@@ -72,13 +72,14 @@ class DeliveryStore:
             ]
             if not wanted:
                 return []
-            existing = set(
-                session.execute(
+            existing = {
+                (endpoint_id, event_id)
+                for endpoint_id, event_id in session.execute(
                     select(WebhookDelivery.endpoint_id, WebhookDelivery.event_id).where(
                         WebhookDelivery.event_id.in_({event.event_id for _e, event in wanted})
                     )
-                ).tuples()
-            )
+                )
+            }
             created: list[tuple[WebhookDelivery, WebhookEndpoint]] = []
             for endpoint, event in wanted:
                 if (endpoint.id, event.event_id) in existing:
@@ -106,25 +107,21 @@ class DeliveryStore:
             return []
         now = utcnow()
         with session_scope() as session:
-            rows = (
-                session.execute(
-                    select(WebhookDelivery, WebhookEndpoint)
-                    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                    .where(
-                        WebhookDelivery.status == DeliveryStatus.PENDING,
-                        WebhookDelivery.next_attempt_at <= now,
-                        or_(
-                            WebhookDelivery.claimed_until.is_(None),
-                            WebhookDelivery.claimed_until < now,
-                        ),
-                        WebhookEndpoint.enabled.is_(True),
-                    )
-                    .order_by(WebhookDelivery.next_attempt_at)
-                    .limit(limit)
+            rows = session.execute(
+                select(WebhookDelivery, WebhookEndpoint)
+                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                .where(
+                    WebhookDelivery.status == DeliveryStatus.PENDING,
+                    WebhookDelivery.next_attempt_at <= now,
+                    or_(
+                        WebhookDelivery.claimed_until.is_(None),
+                        WebhookDelivery.claimed_until < now,
+                    ),
+                    WebhookEndpoint.enabled.is_(True),
                 )
-                .tuples()
-                .all()
-            )
+                .order_by(WebhookDelivery.next_attempt_at)
+                .limit(limit)
+            ).all()
             free = or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now)
             won = set(
                 session.scalars(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
+# Imported for their Celery signal handlers: our logging, the task context, the metrics.
+from services.worker import logs, metrics  # noqa: F401
 from shared.celery_app import get_celery
-
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 app = get_celery()
 app.conf.include = ["services.worker.tasks"]

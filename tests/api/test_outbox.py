@@ -14,25 +14,35 @@ from sqlalchemy.orm import Session
 from shared.db import session_scope
 from shared.models import OutboxEvent, Ticket, TicketHistory
 from tests.helpers import new_ticket, problem_of
+from tests.support.databases import on_postgres
 from tests.support.processes import wait_until
 
 FAILURE_MARKER = "outbox-write-fails"
+SQLITE_TRIGGER = [
+    "CREATE TRIGGER fail_marked_outbox_insert BEFORE INSERT ON outbox "
+    f"WHEN NEW.payload LIKE '%{FAILURE_MARKER}%' "
+    "BEGIN SELECT RAISE(ABORT, 'injected outbox failure'); END"
+]
+POSTGRES_TRIGGER = [
+    "CREATE OR REPLACE FUNCTION fail_marked_outbox_insert() RETURNS trigger AS $$ BEGIN "
+    f"IF NEW.payload LIKE '%{FAILURE_MARKER}%' THEN RAISE EXCEPTION 'injected outbox failure'; "
+    "END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER fail_marked_outbox_insert BEFORE INSERT ON outbox "
+    "FOR EACH ROW EXECUTE FUNCTION fail_marked_outbox_insert()",
+]
 
 
 @pytest.fixture
 def failing_outbox_insert(seeded_database: str) -> Iterator[str]:
     """A trigger that makes the outbox INSERT fail for events mentioning FAILURE_MARKER."""
     with session_scope() as session:
-        session.execute(
-            text(
-                "CREATE TRIGGER fail_marked_outbox_insert BEFORE INSERT ON outbox "
-                f"WHEN NEW.payload LIKE '%{FAILURE_MARKER}%' "
-                "BEGIN SELECT RAISE(ABORT, 'injected outbox failure'); END"
-            )
-        )
+        for statement in POSTGRES_TRIGGER if on_postgres() else SQLITE_TRIGGER:
+            session.execute(text(statement))
     yield FAILURE_MARKER
     with session_scope() as session:
-        session.execute(text("DROP TRIGGER fail_marked_outbox_insert"))
+        session.execute(
+            text("DROP TRIGGER fail_marked_outbox_insert" + (" ON outbox" if on_postgres() else ""))
+        )
 
 
 def _events_of(db: Session, ticket_id: int) -> list[OutboxEvent]:

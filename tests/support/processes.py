@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.databases import new_database_url
+
 BIN = Path(sys.executable).parent
 
 
@@ -98,7 +100,7 @@ def ticketing(*args: str, env: dict[str, str]) -> str:
 
 def fresh_database_env(directory: Path) -> dict[str, str]:
     """Environment for a new, migrated and seeded SQLite database under `directory`."""
-    env = {"DATABASE_URL": f"sqlite:///{directory / 'tickets.db'}"}
+    env = {"DATABASE_URL": new_database_url(directory)}
     ticketing("migrate", env=env)
     ticketing("seed", env=env)
     return env

@@ -39,6 +39,9 @@ FAST_TIMINGS = {
     "STATS_REFRESH_INTERVAL_SECONDS": "5",
     "CELERY_VISIBILITY_TIMEOUT_SECONDS": "5",
     "REDIS_TIMEOUT_SECONDS": "0.5",
+    # Off unless a test asks: systems running side by side would fight over the default ports.
+    "WORKER_METRICS_PORT": "0",
+    "NOTIFIER_METRICS_PORT": "0",
 }
 
 USERS = {
@@ -191,7 +194,7 @@ def running_system(
     beat = celery_beat(env, directory)
     notifier_process = notifier(env, directory)
     api = start_api_server(env=env)
-    engine = create_engine(env["DATABASE_URL"])
+    engine = create_engine(env["DATABASE_URL"], isolation_level="AUTOCOMMIT")
     system = System(
         env=env,
         redis=redis,

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 
 from shared.models import OutboxEvent, ProcessedEvent, Ticket
 from tests.support.processes import wait_until
@@ -16,7 +16,16 @@ from tests.support.system import System
 
 @contextmanager
 def database_write_lock(database_url: str) -> Iterator[None]:
-    """Hold SQLite's write lock, so that any writer (the worker's task) waits inside its work."""
+    """Block every writer of tickets (the worker's task waits inside its work): SQLite's write
+    lock, or PostgreSQL's lock on the tickets table."""
+    if not database_url.startswith("sqlite"):
+        engine = create_engine(database_url)
+        with engine.connect() as connection:
+            connection.execute(text("LOCK TABLE tickets IN SHARE ROW EXCLUSIVE MODE"))
+            yield
+            connection.rollback()
+        engine.dispose()
+        return
     connection = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
     connection.execute("BEGIN IMMEDIATE")
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from services.api.search import repository
-from services.api.search.query import to_fts5
+from services.api.search.query import parse_query
 from services.api.search.schemas import SearchHit, SearchParams
 from services.api.tickets import access
 from shared.models import User
@@ -17,7 +17,7 @@ def search_tickets(
 ) -> tuple[list[SearchHit], int]:
     rows, total = repository.search(
         session,
-        fts_query=to_fts5(params.query),
+        terms=parse_query(params.query),
         visible=access.visible_to(viewer),
         params=params,
     )
@@ -27,10 +27,10 @@ def search_tickets(
     hits = [
         SearchHit(
             ticket=ticket_view(ticket, comment_count=counts.get(ticket.id, 0)),
-            score=round(-rank, 6),
+            score=round(score, 6),
             snippet=snippet,
             title_highlighted=title,
         )
-        for ticket, rank, snippet, title in rows
+        for ticket, score, snippet, title in rows
     ]
     return hits, total

@@ -96,6 +96,14 @@ def upgrade() -> None:
             "title, description, comments, tags, "
             "tokenize = 'porter unicode61 remove_diacritics 2')"
         )
+    else:
+        op.execute(
+            "CREATE TABLE ticket_search ("
+            "ticket_id integer PRIMARY KEY REFERENCES tickets (id) ON DELETE CASCADE, "
+            "title text NOT NULL, description text NOT NULL, comments text NOT NULL, "
+            "tags text NOT NULL, document tsvector NOT NULL)"
+        )
+        op.execute("CREATE INDEX ix_ticket_search_document ON ticket_search USING gin (document)")
     # ### end Alembic commands ###
 
 

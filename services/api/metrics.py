@@ -1,0 +1,125 @@
+"""The API's Prometheus metrics: requests by route, their latency, and the outbox backlog.
+
+The API runs as one uvicorn process, so the numbers live in this process's registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.clock import utcnow
+from shared.publishing import outbox_backlog
+
+logger = logging.getLogger(__name__)
+
+UNMATCHED = "unmatched"
+# Any other method string a client makes up is counted as "other": labels stay bounded.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+# A `_created` twin of every counter and histogram doubles the series for no question we ask.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+registry = CollectorRegistry()
+ProcessCollector(registry=registry)
+PlatformCollector(registry=registry)
+GCCollector(registry=registry)
+
+requests_total = Counter(
+    "ticketing_http_requests",
+    "HTTP requests answered, by route template, method and status code.",
+    ["route", "method", "status"],
+    registry=registry,
+)
+request_duration = Histogram(
+    "ticketing_http_request_duration_seconds",
+    "Time from the request's arrival to the end of its response, by route template and method.",
+    ["route", "method"],
+    registry=registry,
+)
+
+
+class OutboxBacklog:
+    """Read at scrape time: events committed and not yet on the stream, and how long the
+    oldest of them has waited (0 when none wait)."""
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            backlog = outbox_backlog()
+        except Exception as exc:  # no database: /ready says so; the scrape still answers
+            logger.warning("outbox backlog not collected: %s", exc)
+            return
+        oldest = backlog.oldest_created_at
+        age = (utcnow() - oldest).total_seconds() if oldest else 0.0
+        yield GaugeMetricFamily(
+            "ticketing_outbox_unpublished_events",
+            "Outbox events committed but not yet published to the stream and the worker.",
+            value=backlog.unpublished,
+        )
+        yield GaugeMetricFamily(
+            "ticketing_outbox_oldest_unpublished_age_seconds",
+            "Age of the oldest unpublished outbox event (0 when there is none).",
+            value=max(age, 0.0),
+        )
+
+
+registry.register(OutboxBacklog())
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (`/tickets/{ticket_ref}`): raw paths carry ids, and
+    a label per id would grow without bound."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else UNMATCHED
+
+
+class RequestMetrics:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless a response starts: an exception escaped everything
+
+        async def noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_status)
+        finally:
+            method = scope.get("method", "")
+            route, method = route_template(scope), method if method in _METHODS else "other"
+            requests_total.labels(route, method, str(status)).inc()
+            request_duration.labels(route, method).observe(time.perf_counter() - started)
+
+
+router = APIRouter()
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics() -> Response:
+    """Prometheus metrics, text format."""
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
