@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
 from shared.models import Role, SlaStatus, Ticket, TicketComment, User
-from shared.sla import SlaClock
 from shared.sla import status as sla_status_at
+from shared.sla_timers import clock_of
 
 
 class UserRef(BaseModel):
@@ -68,16 +68,7 @@ class TicketView(BaseModel):
 
 def live_sla_status(ticket: Ticket) -> SlaStatus:
     """The SLA state now (at_risk and breached depend on the clock, not only on stored rows)."""
-    clock = SlaClock(
-        created_at=ticket.created_at,
-        first_response_at=ticket.first_response_at,
-        resolved_at=ticket.resolved_at,
-        first_response_due_at=ticket.first_response_due_at,
-        resolution_due_at=ticket.resolution_due_at,
-        breached_at=ticket.sla_breached_at,
-        paused=ticket.status.pauses_sla,
-    )
-    return sla_status_at(clock, now=utcnow())
+    return sla_status_at(clock_of(ticket), now=utcnow())
 
 
 def user_ref(user: User) -> UserRef:

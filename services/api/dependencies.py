@@ -10,7 +10,7 @@ from fastapi import Depends, Header, Query, Request
 from sqlalchemy.orm import Session
 
 from services.api.auth.keys import authenticate
-from shared.db import POSTGRES_POOL_CONNECTIONS, new_session
+from shared.db import POSTGRES_POOL_CONNECTIONS, session_scope
 from shared.errors import Forbidden
 from shared.events import wrote_events
 from shared.models import User
@@ -44,15 +44,8 @@ def _request_session(
 ) -> Iterator[Session]:
     """One transaction per request, committed before the response is sent; its events are
     handed to the publisher right after the commit."""
-    session = new_session(write=request.method not in _READ_METHODS)
-    try:
+    with session_scope(write=request.method not in _READ_METHODS) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
     if wrote_events(session):
         request.app.state.publisher.wake()
 
