@@ -53,7 +53,9 @@ def recompute_ticket_sla(session: Session, *, ticket_id: int, now: datetime) -> 
     A plain UPDATE, not the ORM: the worker's bookkeeping must not bump the version that
     clients send back in If-Match.
     """
-    ticket = session.get(Ticket, ticket_id)
+    # Locked on PostgreSQL, so a concurrent computation cannot store timers from older rows
+    # (SQLite's writers are serialised already).
+    ticket = session.get(Ticket, ticket_id, with_for_update={"of": Ticket}, populate_existing=True)
     if ticket is None:
         return None
     priority = ticket.priority

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -139,6 +139,12 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     return unexpected_error()
 
 
+async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
+    """A value the database itself refuses (a NUL character on PostgreSQL, say)."""
+    logger.info("value refused by the database: %s", exc)
+    return problem(422, "a value in the request cannot be stored; nothing was changed")
+
+
 async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     """The database is busy beyond the timeout or unreachable: nothing was committed."""
     logger.error("database unavailable: %s", exc)
@@ -159,5 +165,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StaleDataError, _stale_data)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(PoolTimeout, _database_unavailable)

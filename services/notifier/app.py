@@ -144,7 +144,7 @@ class Notifier:
             jobs = await asyncio.to_thread(self.store.claim_due, limit=capacity)
             for job in jobs:
                 self._start(job)
-            if len(jobs) < capacity:
+            if capacity <= 0 or len(jobs) < capacity:
                 await asyncio.sleep(self.settings.notifier_poll_seconds)
 
     async def _renew_claims(self) -> None:
@@ -194,6 +194,10 @@ class Notifier:
     async def _attempt(self, job: DeliveryJob) -> None:
         with log_context(event_id=job.event_id):
             async with self.endpoint_slots[job.endpoint_id], self.in_flight:
+                if self.stopping.is_set():
+                    # Stopping: an attempt not yet started is left to a live replica (its
+                    # claim lapses) rather than sent now and perhaps never recorded.
+                    return
                 with metrics.attempts_in_flight.track_inprogress():
                     outcome = await attempt_delivery(
                         self.http,

@@ -44,6 +44,11 @@ class AttemptOutcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+def _printable(text: str) -> str | None:
+    """Text any database stores: PostgreSQL refuses NUL characters."""
+    return text.replace("\x00", "\ufffd") or None
+
+
 async def _pinned_target(url: str) -> tuple[str, dict[str, str], dict[str, str]]:
     """Resolve the host now, refuse forbidden addresses, and send to the address checked, so a
     DNS answer that changes between the check and the connection (rebinding) cannot win."""
@@ -77,6 +82,8 @@ async def attempt_delivery(
     requested: timedelta | None = None
     headers = {
         "content-type": "application/json",
+        # Only the start of the answer is kept: ask for it uncompressed, readable in the log.
+        "accept-encoding": "identity",
         "user-agent": USER_AGENT,
         "webhook-id": job.event_id,
         "webhook-timestamp": str(int(attempted_at.timestamp())),
@@ -100,7 +107,7 @@ async def attempt_delivery(
                     received.extend(chunk)
                     if len(received) >= body_limit:
                         break
-                excerpt = bytes(received[:body_limit]).decode("utf-8", "replace") or None
+                excerpt = _printable(bytes(received[:body_limit]).decode("utf-8", "replace"))
                 if status_code in (429, 503):
                     requested = retry_after(response.headers.get("retry-after"), now=utcnow())
     except TimeoutError:
@@ -108,7 +115,7 @@ async def attempt_delivery(
     except UnsafeUrl as exc:
         error = f"refused: {exc.detail}"
     except (httpx.HTTPError, OSError) as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        error = _printable(f"{type(exc).__name__}: {exc}"[:500])
     if status_code is not None and not 200 <= status_code < 300 and error is None:
         error = f"HTTP {status_code}" + (
             " (redirects are not followed)" if status_code < 400 else ""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from services.notifier.retry import next_attempt_at
 from services.notifier.sender import AttemptOutcome, DeliveryJob
@@ -16,6 +17,8 @@ from shared.clock import utcnow
 from shared.db import session_scope
 from shared.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from shared.settings import Settings
+
+_RACE_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,16 @@ class DeliveryStore:
         replica recorded it already; returns the new ones, claimed by the caller."""
         if not events:
             return []
+        for _ in range(_RACE_RETRIES):
+            try:
+                return self._record_new_deliveries(events)
+            except IntegrityError:
+                # Another replica recorded the same (endpoint, event) a moment ago (PostgreSQL;
+                # SQLite serialises writers): run again, now seeing its rows.
+                continue
+        return self._record_new_deliveries(events)
+
+    def _record_new_deliveries(self, events: list[StreamEvent]) -> list[DeliveryJob]:
         now = utcnow()
         with session_scope() as session:
             endpoints = list(

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from shared.events import EventType, record_event, rfc3339
 from shared.models import SlaStatus, Status, Ticket, TicketHistory
+from shared.sla_timers import recompute_ticket_sla
 from shared.ticket_view import ticket_event_data
 
 
@@ -19,6 +20,16 @@ def _breach_kind(ticket: Ticket, now: datetime) -> tuple[str, datetime]:
         return "first_response", due
     assert ticket.resolution_due_at is not None
     return "resolution", ticket.resolution_due_at
+
+
+def _overdue(ticket: Ticket, now: datetime) -> bool:
+    first_response_due = ticket.first_response_due_at
+    resolution_due = ticket.resolution_due_at
+    return (
+        ticket.first_response_at is None
+        and first_response_due is not None
+        and first_response_due < now
+    ) or (resolution_due is not None and resolution_due < now)
 
 
 def mark_breaches(session: Session, *, now: datetime) -> list[int]:
@@ -38,6 +49,11 @@ def mark_breaches(session: Session, *, now: datetime) -> list[int]:
     ).all()
     breached: list[int] = []
     for ticket_id in candidates:
+        # The stored due times may predate a change the worker has not handled yet (a pause
+        # that just ended): recompute them before calling the ticket late.
+        fresh = recompute_ticket_sla(session, ticket_id=ticket_id, now=now)
+        if fresh is None or not _overdue(fresh, now):
+            continue
         marked = session.execute(
             update(Ticket)
             .where(Ticket.id == ticket_id, Ticket.sla_breached_at.is_(None))

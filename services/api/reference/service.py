@@ -91,4 +91,9 @@ def update_row(
     for name, value in changes.items():
         setattr(row, name, value)
     session.flush()
+    if isinstance(row, Status) and not session.scalar(
+        select(func.count()).where(Status.is_closed.is_(False))
+    ):
+        # New and re-opened tickets need an open status to go to.
+        raise Conflict("at least one status must stay open", field="is_closed")
     return row

@@ -131,9 +131,14 @@ class TicketFilterFields(BaseModel):
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         """A moment without an offset (or a bare date) means UTC, like every stored time."""
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("a moment out of range") from None
 
 
 class TicketFilters(TicketFilterFields):

@@ -152,9 +152,10 @@ def redeliver(
     if delivery is None or delivery.endpoint_id != endpoint_id:
         raise NotFound(f"no delivery {delivery_id} for webhook endpoint {endpoint_id}")
     now = utcnow()
+    if delivery.claimed_until is not None and delivery.claimed_until > now:
+        raise Conflict("an attempt of this delivery is under way; look again in a moment")
     delivery.status = DeliveryStatus.PENDING
     delivery.next_attempt_at = now
-    delivery.claimed_until = None
     delivery.updated_at = now
     session.flush()
     return delivery
