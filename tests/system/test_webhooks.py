@@ -134,18 +134,10 @@ def test_a_failing_receiver_gets_the_same_event_again_until_it_succeeds(
     assert delivery["attempt_log"][0]["error"] == "HTTP 500"
 
 
-def test_a_hanging_receiver_does_not_delay_another_one(
-    system: System, receiver: WebhookReceiver
-) -> None:
-    # More events than the hanging endpoint may have in flight: its queue backs up, for
-    # seconds, while the fast endpoint must get each event as soon as it is published.
-    _slow, slow_path = _subscribe(
-        system, receiver, event_types=["ticket.created"], behaviour=Behaviour(delay=5)
-    )
-    _fast, fast_path = _subscribe(system, receiver, event_types=["ticket.created"])
-    ids = [_ticket(system)["id"] for _ in range(20)]
-
-    wait_until(lambda: len(receiver.at(fast_path)) >= 20, timeout=15, what="the fast receiver")
+def _fast_delays(
+    system: System, receiver: WebhookReceiver, path: str, ids: list[int]
+) -> list[float]:
+    """Seconds from each ticket's event being published to the receiver having it."""
     with system.db() as db:
         published = dict(
             db.execute(
@@ -154,11 +146,31 @@ def test_a_hanging_receiver_does_not_delay_another_one(
                 )
             ).all()
         )
-    delays = [
+    return [
         request.received_at - published[request.headers["webhook-id"]].timestamp()
-        for request in receiver.at(fast_path)
+        for request in receiver.at(path)
+        if request.headers["webhook-id"] in published
     ]
-    assert max(delays) < 1.0, sorted(delays)[-3:]
+
+
+def test_a_hanging_receiver_does_not_delay_another_one(
+    system: System, receiver: WebhookReceiver
+) -> None:
+    _fast, fast_path = _subscribe(system, receiver, event_types=["ticket.created"])
+    # The baseline, in this run: the fast endpoint alone.
+    alone = [_ticket(system)["id"] for _ in range(20)]
+    wait_until(lambda: len(receiver.at(fast_path)) >= 20, timeout=15, what="the baseline")
+    baseline = max(_fast_delays(system, receiver, fast_path, alone))
+
+    # Now beside an endpoint that hangs, with more events than it may have in flight: its
+    # queue backs up for seconds while the fast endpoint must keep its pace.
+    _slow, slow_path = _subscribe(
+        system, receiver, event_types=["ticket.created"], behaviour=Behaviour(delay=5)
+    )
+    beside = [_ticket(system)["id"] for _ in range(20)]
+    wait_until(lambda: len(receiver.at(fast_path)) >= 40, timeout=15, what="the fast receiver")
+    delays = _fast_delays(system, receiver, fast_path, beside)
+    assert max(delays) < baseline + 1.0, (baseline, sorted(delays)[-3:])
     assert len(receiver.at(slow_path)) < 20, "the slow endpoint's queue was backed up meanwhile"
 
 
