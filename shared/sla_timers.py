@@ -55,7 +55,8 @@ def recompute_ticket_sla(session: Session, *, ticket_id: int, now: datetime) -> 
     """
     # Locked on PostgreSQL, so a concurrent computation cannot store timers from older rows
     # (SQLite's writers are serialised already).
-    ticket = session.get(Ticket, ticket_id, with_for_update={"of": Ticket}, populate_existing=True)
+    session.execute(select(Ticket.id).where(Ticket.id == ticket_id).with_for_update())
+    ticket = session.get(Ticket, ticket_id, populate_existing=True)
     if ticket is None:
         return None
     priority = ticket.priority
