@@ -73,26 +73,15 @@ class Settings(BaseSettings):
     notifier_poll_seconds: float = Field(default=0.5, gt=0)
     notifier_group: str = "notifier"
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "webhook_retry_schedule_seconds", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
-        """Accept a JSON list (the original README's form) or a comma-separated string."""
+    def _split_list(cls, value: object) -> object:
+        """A JSON list (the original README's form for CORS_ORIGINS) or "a, b, c"."""
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
                 return json.loads(text)
-            return [origin.strip() for origin in text.split(",") if origin.strip()]
-        return value
-
-    @field_validator("webhook_retry_schedule_seconds", mode="before")
-    @classmethod
-    def _split_schedule(cls, value: object) -> object:
-        """ "5,300,1800" or a JSON list."""
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [float(part) for part in text.split(",") if part.strip()]
+            return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
     @property
