@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.api.tickets import access, repository
-from services.api.tickets.changes import FieldChange, record_changes
 from services.api.tickets.schemas import HistoryOut, TicketCreate, TicketFilters, TicketUpdate
 from shared.clock import utcnow
 from shared.errors import InvalidReference, NotFound, StaleVersion
@@ -21,6 +20,7 @@ from shared.models import (
     User,
     parse_ticket_ref,
 )
+from shared.ticket_changes import FieldChange, record_changes
 from shared.ticket_view import TicketView, comment_counts, ticket_event_data, ticket_view
 
 

@@ -1,4 +1,7 @@
-"""What a change to a ticket writes besides the row: history rows and outbox events."""
+"""What a change to a ticket writes besides the row: history rows and outbox events.
+
+Shared by the API (people's changes) and the worker (automatic assignment), so both record a
+change the same way."""
 
 from __future__ import annotations
 
@@ -31,10 +34,10 @@ class FieldChange:
             return ",".join(str(item) for item in value) or None
         return str(value)
 
-    def history_row(self, *, ticket_id: int, actor: User, at: datetime) -> TicketHistory:
+    def history_row(self, *, ticket_id: int, actor: User | None, at: datetime) -> TicketHistory:
         return TicketHistory(
             ticket_id=ticket_id,
-            actor_id=actor.id,
+            actor_id=actor.id if actor else None,
             created_at=at,
             field=self.field,
             old_value=self.as_text(self.old),
@@ -51,11 +54,15 @@ def record_changes(
     ticket: Ticket,
     changes: list[FieldChange],
     *,
-    actor: User,
+    actor: User | None,
     at: datetime,
     resolved: bool,
+    **extra: Any,
 ) -> None:
-    """History rows for every change, then its events: updated, status_changed, assigned..."""
+    """History rows for every change, then its events: updated, status_changed, assigned...
+
+    `actor` None is the system (as for an SLA breach); `extra` goes into every event's data.
+    """
     session.add_all(
         change.history_row(ticket_id=ticket.id, actor=actor, at=at) for change in changes
     )
@@ -67,5 +74,5 @@ def record_changes(
     if resolved:
         grouped[EventType.TICKET_RESOLVED] = {}
     for event_type, event_changes in grouped.items():
-        data = ticket_event_data(session, ticket, actor=actor, changes=event_changes)
+        data = ticket_event_data(session, ticket, actor=actor, changes=event_changes, **extra)
         record_event(session, event_type, data, ticket_id=ticket.id, occurred_at=at)
