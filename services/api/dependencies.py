@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
@@ -28,15 +29,23 @@ _sqlite_write_turn = asyncio.Lock()
 _postgres_turn = asyncio.Semaphore(POSTGRES_POOL_CONNECTIONS)
 
 
-async def _database_turn(request: Request) -> AsyncIterator[None]:
+@asynccontextmanager
+async def database_turn(*, write: bool) -> AsyncIterator[None]:
+    """Wait here, in the event loop, for this process's turn at the database (see above); every
+    entry point that runs service code in a thread (REST routes, MCP tools) takes it."""
     if not get_settings().is_sqlite:
         async with _postgres_turn:
             yield
-    elif request.method in _READ_METHODS:
+    elif not write:
         yield
     else:
         async with _sqlite_write_turn:
             yield
+
+
+async def _database_turn(request: Request) -> AsyncIterator[None]:
+    async with database_turn(write=request.method not in _READ_METHODS):
+        yield
 
 
 def _request_session(

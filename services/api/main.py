@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from services.api.comments.router import router as comments_router
 from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
+from services.api.mcp.server import create_mcp_endpoint
 from services.api.metrics import RequestMetrics
 from services.api.metrics import router as metrics_router
 from services.api.middleware import BodySizeLimit, UnhandledErrors
@@ -42,7 +43,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.publisher = publisher
     publisher.start()
-    yield
+    async with app.state.mcp.running():
+        yield
     publisher.stop()
 
 
@@ -83,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router,
     ):
         app.include_router(router)
+    # AI agents: the Model Context Protocol endpoint (streamable HTTP), same keys and rules.
+    app.state.mcp = create_mcp_endpoint()
+    app.add_route("/mcp", app.state.mcp.app, include_in_schema=False)
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]
     return app
 

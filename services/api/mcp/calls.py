@@ -1,0 +1,107 @@
+"""How a tool call reaches the service layer: as the API key's user, in one transaction, in turn.
+
+A tool call is handled like a REST request: it waits in the event loop for its turn at the
+database (the same gate the REST routes take, so MCP and REST writes queue together on SQLite),
+runs the sync service code in a worker thread inside one transaction, resolves the caller from
+the request's bearer key in that same transaction, and wakes the outbox publisher after a commit
+that wrote events. Domain errors become tool errors carrying the problem's message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+
+from services.api.auth.keys import authenticate
+from services.api.dependencies import database_turn
+from shared.db import session_scope
+from shared.errors import DomainError
+from shared.events import wrote_events
+from shared.models import User
+
+T = TypeVar("T")
+
+Work = Callable[[Session, User], T]
+
+
+def problem_message(error: DomainError) -> str:
+    """The problem as a REST client would read it: title, detail and the field at fault."""
+    message = f"{error.title}: {error.detail}"
+    return f"{message} (field: {error.field})" if error.field else message
+
+
+def invalid_input_message(error: ValidationError) -> str:
+    """Pydantic's errors in the API's words: `field: message` for each."""
+    parts = []
+    for detail in error.errors():
+        field = ".".join(str(part) for part in detail["loc"])
+        parts.append(f"{field}: {detail['msg']}" if field else str(detail["msg"]))
+    return "Invalid input: " + "; ".join(parts)
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def parse_input(model: type[Model], values: dict[str, Any]) -> Model:
+    """Tool arguments as the REST request body they stand for, validated by the same rules."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise ToolError(invalid_input_message(error)) from error
+
+
+def _http_request(ctx: Context[Any]) -> Request:
+    request = ctx.request_context.request
+    if not isinstance(request, Request):
+        # Only the HTTP transport is served: the bearer key travels in the request headers.
+        raise ToolError("this server answers over streamable HTTP only")
+    return request
+
+
+def _run(authorization: str | None, work: Work[T], *, write: bool) -> tuple[T, bool]:
+    with session_scope(write=write) as session:
+        caller = authenticate(session, authorization=authorization)
+        result = work(session, caller)
+    return result, wrote_events(session)
+
+
+async def call_as_caller(ctx: Context[Any], work: Work[T], *, write: bool) -> T:
+    """Run `work(session, caller)` for the API key that sent this tool call."""
+    request = _http_request(ctx)
+    authorization = request.headers.get("authorization")
+    try:
+        async with database_turn(write=write):
+            result, published = await anyio.to_thread.run_sync(
+                lambda: _run(authorization, work, write=write)
+            )
+    except DomainError as error:
+        raise ToolError(problem_message(error)) from error
+    except ValidationError as error:
+        raise ToolError(invalid_input_message(error)) from error
+    if published:
+        publisher = getattr(request.app.state, "publisher", None)
+        if publisher is not None:
+            publisher.wake()
+    return result
+
+
+def _read(read: Callable[[Session], T]) -> T:
+    with session_scope(write=False) as session:
+        return read(session)
+
+
+async def read_shared_data(read: Callable[[Session], T]) -> T:
+    """Run `read(session)` for data every authenticated user may see (the reference data).
+
+    For resources, which the SDK hands no request context: the HTTP gate has already
+    refused requests without a valid key.
+    """
+    async with database_turn(write=False):
+        return await anyio.to_thread.run_sync(lambda: _read(read))

@@ -1,0 +1,58 @@
+"""The Model Context Protocol server: the helpdesk's tools for AI agents, served at /mcp."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp
+
+from services.api.mcp import reference_tools, ticket_tools
+from services.api.mcp.gate import BearerKeyGate
+
+INSTRUCTIONS = """\
+A customer-support helpdesk. Every call acts as the user of the API key that authenticates the
+connection, under the same rules as the REST API: customers see and change only their own
+tickets and never see internal comments; agents and admins handle every ticket. Use
+list_categories, list_priorities and list_statuses to find valid ids. Tickets are named by id
+(42) or number (TKT-042). Results have the REST API's shapes.
+"""
+
+
+def create_mcp_server() -> MCPServer:
+    server = MCPServer(
+        "ticketing", title="Ticketing helpdesk", instructions=INSTRUCTIONS, version="0.1.0"
+    )
+    ticket_tools.register(server)
+    reference_tools.register(server)
+    return server
+
+
+@dataclass(frozen=True)
+class McpEndpoint:
+    """The ASGI app to route /mcp to, and the session manager the app's lifespan must run."""
+
+    app: ASGIApp
+    session_manager: StreamableHTTPSessionManager
+
+    def running(self) -> AbstractAsyncContextManager[None]:
+        return self.session_manager.run()
+
+
+def create_mcp_endpoint() -> McpEndpoint:
+    server = create_mcp_server()
+    # Stateless JSON: each POST is one self-contained exchange, so any API process (or replica)
+    # can answer any call and nothing is kept between requests. DNS-rebinding protection
+    # (checking Host/Origin) is for servers that trust whoever can reach them; this one
+    # trusts only bearer keys, which a rebinding page cannot obtain, and must answer under
+    # whatever host name it is deployed.
+    server.streamable_http_app(
+        stateless_http=True,
+        json_response=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    manager = server.session_manager
+    return McpEndpoint(app=BearerKeyGate(StreamableHTTPASGIApp(manager)), session_manager=manager)
