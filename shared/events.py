@@ -28,6 +28,7 @@ class EventType(StrEnum):
     TICKET_RESOLVED = "ticket.resolved"
     TICKET_COMMENTED = "ticket.commented"
     TICKET_SLA_BREACHED = "ticket.sla_breached"
+    TICKET_ESCALATED = "ticket.escalated"
 
 
 def new_event_id() -> str:

@@ -19,6 +19,7 @@ from shared.models import (
     Ticket,
     User,
 )
+from shared.routing_stats import bot_figures
 
 DAYS_OF_HISTORY = 30
 
@@ -140,6 +141,7 @@ def compute_snapshot(session: Session, *, now: datetime) -> dict[str, Any]:
             {"id": user.id, "name": user.name, "open": open_by_assignee.get(user.id, 0)}
             for user in staff
         ],
+        "bots": bot_figures(session),
     }
 
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy.exc import OperationalError
 
-from services.worker import breaches, events
+from services.worker import breaches, events, routing
 from services.worker.app import app
 from shared import tasks
 from shared.clock import utcnow
@@ -44,9 +44,17 @@ def handle_event(event_id: str, event_type: str, ticket_id: int | None) -> str:
         first_time = events.handle_ticket_event(
             session, event_id=event_id, ticket_id=ticket_id, now=utcnow()
         )
+        # In the transaction that records the event as handled: a redelivered copy assigns
+        # nobody a second time.
+        assignee = first_time and routing.route_ticket_event(
+            session, event_type=event_type, ticket_id=ticket_id, now=utcnow()
+        )
     if not first_time:
         logger.info("event %s (%s) already handled", event_id, event_type)
         return "duplicate"
+    if assignee:
+        logger.info("ticket %s assigned to user %s by its pool", ticket_id, assignee.id)
+        _publisher().publish_pending()
     request_stats_refresh()
     return "handled"
 

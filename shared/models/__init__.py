@@ -7,6 +7,12 @@ from shared.models.idempotency import IdempotencyKey
 from shared.models.outbox import OutboxEvent
 from shared.models.processing import ProcessedEvent, StatsSnapshot
 from shared.models.reference import BusinessCalendar, Category, PriorityLevel, Status
+from shared.models.routing import (
+    AssignmentPool,
+    AssignmentPoolMember,
+    AssignmentStrategy,
+    TicketEscalation,
+)
 from shared.models.sla import SlaPause
 from shared.models.ticket import (
     SlaStatus,
@@ -26,6 +32,9 @@ from shared.models.webhook import (
 
 __all__ = [
     "ApiKey",
+    "AssignmentPool",
+    "AssignmentPoolMember",
+    "AssignmentStrategy",
     "Base",
     "BusinessCalendar",
     "Category",
@@ -42,6 +51,7 @@ __all__ = [
     "Tag",
     "Ticket",
     "TicketComment",
+    "TicketEscalation",
     "TicketHistory",
     "User",
     "WebhookAttempt",

@@ -51,6 +51,18 @@ class AgentLoad(BaseModel):
     open: int
 
 
+class BotFigures(BaseModel):
+    # Tickets held by a bot now, or escalated.
+    tickets_handled: int
+    # Resolved while a bot held them, never escalated.
+    resolved_without_escalation: int
+    escalated: int
+    # escalated / tickets_handled
+    escalation_rate: float | None
+    # From a ticket's creation to its first escalation.
+    time_to_escalation: Durations
+
+
 class StatsOut(BaseModel):
     computed_at: datetime
     tickets: TicketTotals
@@ -64,6 +76,8 @@ class StatsOut(BaseModel):
     resolution: Durations
     sla: SlaFigures
     agent_load: list[AgentLoad]
+    # None only in a snapshot stored before bots were counted (the next refresh fills it).
+    bots: BotFigures | None = None
 
 
 class DashboardOut(BaseModel):

@@ -18,11 +18,14 @@ def list_users(
     session: DbSession,
     viewer: CurrentUser,
     role: Role | None = None,
+    is_bot: bool | None = None,
     limit: Annotated[Limit, Query()] = 50,
     offset: Annotated[Offset, Query()] = 0,
 ) -> Page[UserOut]:
-    """List users (agents and admins), optionally by role."""
-    users, total = service.list_users(session, viewer=viewer, role=role, limit=limit, offset=offset)
+    """List users (agents and admins), optionally by role or bot flag."""
+    users, total = service.list_users(
+        session, viewer=viewer, role=role, is_bot=is_bot, limit=limit, offset=offset
+    )
     items = [UserOut.model_validate(user) for user in users]
     return Page(items=items, total=total, limit=limit, offset=offset)
 
@@ -47,5 +50,5 @@ def create_user(body: UserCreate, session: DbSession, actor: CurrentUser) -> Use
 
 @router.patch("/{user_id}", response_model=UserOut)
 def update_user(user_id: PathId, body: UserUpdate, session: DbSession, actor: CurrentUser) -> User:
-    """Change a user's name, email, role or active flag (admins)."""
+    """Change a user's name, email, role, active flag or bot flag (admins)."""
     return service.update_user(session, actor=actor, user_id=user_id, fields=body)

@@ -3,11 +3,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from services.api.schemas import StrictInput
 from shared.models import Role
 
+BOT_DESCRIPTION = (
+    "An AI agent: only agent users may be bots; escalation hands their tickets to humans."
+)
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
@@ -19,6 +22,7 @@ class UserOut(BaseModel):
     email: str
     role: Role
     active: bool
+    is_bot: bool
     created_at: datetime
 
 
@@ -27,6 +31,7 @@ class UserCreate(StrictInput):
     email: EmailStr
     role: Role = Role.CUSTOMER
     active: bool = True
+    is_bot: bool = Field(default=False, description=BOT_DESCRIPTION)
 
 
 class UserUpdate(StrictInput):
@@ -34,3 +39,4 @@ class UserUpdate(StrictInput):
     email: EmailStr | None = None
     role: Role | None = None
     active: bool | None = None
+    is_bot: bool | None = Field(default=None, description=BOT_DESCRIPTION)

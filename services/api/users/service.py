@@ -6,18 +6,26 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.api.users.schemas import UserCreate, UserUpdate
-from shared.errors import Conflict, Forbidden, NotFound
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.models import Role, User
 
 
 def list_users(
-    session: Session, *, viewer: User, role: Role | None, limit: int, offset: int
+    session: Session,
+    *,
+    viewer: User,
+    role: Role | None,
+    is_bot: bool | None = None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[User], int]:
     if not viewer.role.is_staff:
         raise Forbidden("customers cannot list users")
     query = select(User)
     if role is not None:
         query = query.where(User.role == role)
+    if is_bot is not None:
+        query = query.where(User.is_bot.is_(is_bot))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     users = session.scalars(query.order_by(User.id).limit(limit).offset(offset))
     return list(users), total
@@ -37,12 +45,29 @@ def _ensure_email_free(session: Session, email: str, *, except_id: int | None = 
         raise Conflict(f"a user with email {email!r} already exists", field="email")
 
 
+def _ensure_bot_is_agent(*, role: Role, is_bot: bool, field: str) -> None:
+    """AI agents work tickets as agents: a customer or admin bot makes no sense."""
+    if is_bot and role is not Role.AGENT:
+        raise InvalidInput(
+            f"only agent users may be bots (is_bot), not a{'n' if role is Role.ADMIN else ''} "
+            f"{role.value}",
+            field=field,
+        )
+
+
 def create_user(session: Session, *, actor: User, fields: UserCreate) -> User:
     if actor.role is not Role.ADMIN:
         raise Forbidden("only admins create users")
+    _ensure_bot_is_agent(role=fields.role, is_bot=fields.is_bot, field="is_bot")
     email = fields.email.lower()
     _ensure_email_free(session, email)
-    user = User(name=fields.name, email=email, role=fields.role, active=fields.active)
+    user = User(
+        name=fields.name,
+        email=email,
+        role=fields.role,
+        active=fields.active,
+        is_bot=fields.is_bot,
+    )
     session.add(user)
     session.flush()
     return user
@@ -59,6 +84,11 @@ def update_user(session: Session, *, actor: User, user_id: int, fields: UserUpda
     ):
         field = "active" if changes.get("active") is False else "role"
         raise Forbidden("admins cannot deactivate or demote themselves", field=field)
+    _ensure_bot_is_agent(
+        role=changes.get("role", user.role),
+        is_bot=changes.get("is_bot", user.is_bot),
+        field="is_bot" if "is_bot" in changes else "role",
+    )
     if "email" in changes:
         changes["email"] = changes["email"].lower()
         _ensure_email_free(session, changes["email"], except_id=user.id)

@@ -1,0 +1,145 @@
+"""Escalation: a ticket a bot cannot solve goes to a human agent from its category's pool.
+
+Only tickets held by a bot, or by nobody, are escalated: a ticket a human already holds has
+nobody to escalate to (409; reassign it instead), and a closed ticket is re-opened first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from services.api.comments.schemas import CommentCreate, CommentOut
+from services.api.comments.service import add_comment
+from services.api.tickets.escalation_schemas import EscalationRequest
+from services.api.tickets.service import _check_version, get_visible_ticket
+from shared.clock import utcnow
+from shared.errors import Conflict, Forbidden, InvalidInput, InvalidReference
+from shared.events import EventType, record_event
+from shared.models import PriorityLevel, Ticket, TicketEscalation, TicketHistory, User
+from shared.routing import named_ref, pick_assignee
+from shared.ticket_changes import FieldChange, record_changes
+from shared.ticket_view import ticket_event_data
+
+NOBODY_AVAILABLE = "nobody: no active human agent in the category's assignment pool"
+
+
+@dataclass(frozen=True)
+class Escalation:
+    ticket: Ticket
+    escalated_from: User | None
+    escalated_to: User | None
+    comment: CommentOut
+    detail: str
+
+
+def _ensure_escalable(ticket: Ticket) -> None:
+    holder = ticket.assignee
+    if ticket.status.is_closed:
+        raise Conflict(f"{ticket.number} is closed; re-open it before escalating it")
+    if holder is not None and not holder.is_bot:
+        raise Conflict(
+            f"{ticket.number} is already held by a human agent ({holder.name}); "
+            "assign it to someone else instead of escalating it",
+            field="assigned_to",
+        )
+
+
+def _raised_priority(session: Session, ticket: Ticket, priority_id: int) -> PriorityLevel:
+    priority = session.get(PriorityLevel, priority_id)
+    if priority is None:
+        raise InvalidReference(f"no priority with id {priority_id}", field="priority_id")
+    if priority.rank > ticket.priority.rank:
+        raise InvalidInput(
+            f"escalation only raises the priority: {priority.name} is less urgent than "
+            f"{ticket.priority.name}",
+            field="priority_id",
+        )
+    return priority
+
+
+def escalate_ticket(
+    session: Session,
+    *,
+    actor: User,
+    ref: str,
+    request: EscalationRequest,
+    if_match: str | None,
+) -> Escalation:
+    if not actor.role.is_staff:
+        raise Forbidden("customers cannot escalate tickets")
+    ticket = get_visible_ticket(session, viewer=actor, ref=ref)
+    _check_version(ticket, if_match)
+    _ensure_escalable(ticket)
+    priority = (
+        _raised_priority(session, ticket, request.priority_id)
+        if request.priority_id is not None
+        else None
+    )
+    bot = ticket.assignee
+    human = pick_assignee(session, category_id=ticket.category_id, humans_only=True).assignee
+
+    comment = add_comment(
+        session,
+        actor=actor,
+        ref=str(ticket.id),
+        request=CommentCreate(body=f"Escalated to a human agent: {request.reason}", internal=True),
+    )
+    now = utcnow()
+    changes: list[FieldChange] = []
+    if human is not bot:
+        changes.append(FieldChange("assignee", named_ref(bot), named_ref(human)))
+        ticket.assignee = human
+    if priority is not None and priority.id != ticket.priority_id:
+        changes.append(
+            FieldChange(
+                "priority",
+                {"id": ticket.priority.id, "name": ticket.priority.name},
+                {"id": priority.id, "name": priority.name},
+            )
+        )
+        ticket.priority = priority
+    if changes:
+        ticket.updated_at = now
+        session.flush()
+        record_changes(session, ticket, changes, actor=actor, at=now, resolved=False)
+
+    detail = (
+        f"escalated to {human.name}"
+        if human is not None
+        else "escalated, but no human agent is available in the category's assignment pool: "
+        "the ticket is unassigned until someone takes it"
+    )
+    session.add_all(
+        [
+            TicketEscalation(
+                ticket_id=ticket.id,
+                actor_id=actor.id,
+                from_user_id=bot.id if bot else None,
+                to_user_id=human.id if human else None,
+                reason=request.reason,
+                escalated_at=now,
+            ),
+            TicketHistory(
+                ticket_id=ticket.id,
+                actor_id=actor.id,
+                created_at=now,
+                field="escalated",
+                old_value=bot.name if bot else None,
+                new_value=human.name if human else NOBODY_AVAILABLE,
+            ),
+        ]
+    )
+    session.flush()
+    escalation = {
+        "reason": request.reason,
+        "from": named_ref(bot),
+        "to": named_ref(human),
+        "comment_id": comment.id,
+    }
+    data = ticket_event_data(session, ticket, actor=actor, escalation=escalation)
+    record_event(session, EventType.TICKET_ESCALATED, data, ticket_id=ticket.id, occurred_at=now)
+    return Escalation(
+        ticket=ticket, escalated_from=bot, escalated_to=human, comment=comment, detail=detail
+    )
