@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from services.api.articles.router import router as articles_router
+from services.api.articles.router import ticket_router as ticket_articles_router
 from services.api.comments.router import router as comments_router
 from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
@@ -19,10 +21,8 @@ from services.api.openapi import problem_openapi
 from services.api.publishing import BackgroundPublisher
 from services.api.reference.router import router as reference_router
 from services.api.request_ids import RequestIds
-from services.api.routing.router import router as routing_router
 from services.api.search.router import router as search_router
 from services.api.stats.router import router as stats_router
-from services.api.tickets.escalation_router import router as escalation_router
 from services.api.tickets.router import router as tickets_router
 from services.api.users.router import router as users_router
 from services.api.webhooks.router import router as webhooks_router
@@ -79,13 +79,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health_router,
         metrics_router,
         tickets_router,
-        escalation_router,
         comments_router,
+        articles_router,
+        ticket_articles_router,
         search_router,
         stats_router,
         users_router,
         reference_router,
-        routing_router,
         webhooks_router,
     ):
         app.include_router(router)

@@ -17,9 +17,12 @@ def _settings() -> Settings:
     return settings.model_copy(update={"database_url": url}) if url else settings
 
 
+# The search indexes are engine-specific SQL (FTS5 tables on SQLite), not models.
+_SEARCH_INDEX_TABLES = ("ticket_search", "article_search")
+
+
 def _include_name(name: str | None, type_: str, _parent: object) -> bool:
-    # The search index is engine-specific SQL (an FTS5 table on SQLite), not a model.
-    return not (type_ == "table" and name is not None and name.startswith("ticket_search"))
+    return not (type_ == "table" and name is not None and name.startswith(_SEARCH_INDEX_TABLES))
 
 
 def _run(connection: Connection) -> None:

@@ -1,5 +1,6 @@
 """Every table, importable from one place (Alembic's autogenerate reads `Base.metadata`)."""
 
+from shared.models.article import Article, TicketArticle, article_tags
 from shared.models.base import Base
 from shared.models.comment import TicketComment
 from shared.models.history import TicketHistory
@@ -32,6 +33,7 @@ from shared.models.webhook import (
 
 __all__ = [
     "ApiKey",
+    "Article",
     "AssignmentPool",
     "AssignmentPoolMember",
     "AssignmentStrategy",
@@ -50,6 +52,7 @@ __all__ = [
     "Status",
     "Tag",
     "Ticket",
+    "TicketArticle",
     "TicketComment",
     "TicketEscalation",
     "TicketHistory",
@@ -57,6 +60,7 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "article_tags",
     "parse_ticket_ref",
     "ticket_number",
     "ticket_tags",

@@ -38,17 +38,19 @@ def parse_query(query: str) -> list[SearchTerm]:
     return terms
 
 
-def to_fts5(terms: list[SearchTerm]) -> str:
-    return " ".join(
+def to_fts5(terms: list[SearchTerm], *, any_term: bool = False) -> str:
+    """All terms must match; with `any_term`, one is enough (ranking favours more)."""
+    return (" OR " if any_term else " ").join(
         '"' + " ".join(term.words) + '"' + ("*" if term.prefix else "") for term in terms
     )
 
 
-def to_tsquery(terms: list[SearchTerm]) -> str:
+def to_tsquery(terms: list[SearchTerm], *, any_term: bool = False) -> str:
+    """All terms must match; with `any_term`, one is enough (ranking favours more)."""
     rendered = []
     for term in terms:
         words = [word.lower() for word in term.words]
         if term.prefix:
             words[-1] += ":*"
         rendered.append("(" + " <-> ".join(words) + ")")
-    return " & ".join(rendered)
+    return (" | " if any_term else " & ").join(rendered)
