@@ -31,6 +31,7 @@ class EventType(StrEnum):
     ARTICLE_CREATED = "article.created"
     ARTICLE_UPDATED = "article.updated"
     ARTICLE_DELETED = "article.deleted"
+    TICKET_ESCALATED = "ticket.escalated"
 
 
 def new_event_id() -> str:

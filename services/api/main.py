@@ -21,8 +21,10 @@ from services.api.openapi import problem_openapi
 from services.api.publishing import BackgroundPublisher
 from services.api.reference.router import router as reference_router
 from services.api.request_ids import RequestIds
+from services.api.routing.router import router as routing_router
 from services.api.search.router import router as search_router
 from services.api.stats.router import router as stats_router
+from services.api.tickets.escalation_router import router as escalation_router
 from services.api.tickets.router import router as tickets_router
 from services.api.users.router import router as users_router
 from services.api.webhooks.router import router as webhooks_router
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health_router,
         metrics_router,
         tickets_router,
+        escalation_router,
         comments_router,
         articles_router,
         ticket_articles_router,
@@ -86,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stats_router,
         users_router,
         reference_router,
+        routing_router,
         webhooks_router,
     ):
         app.include_router(router)
