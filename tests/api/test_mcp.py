@@ -18,9 +18,11 @@ from mcp.types import CallToolResult, TextContent, TextResourceContents
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.api.auth.keys import create_api_key
 from shared.db import session_scope
 from shared.models import OutboxEvent, Ticket, TicketComment, TicketHistory
 from shared.search_index import index_ticket
+from tests.api.routing_support import new_category, new_user, set_pool
 from tests.helpers import new_ticket, problem_of
 from tests.support.processes import ApiServer
 
@@ -34,6 +36,7 @@ TICKET_TOOLS = {
     "change_status",
     "assign_ticket",
 }
+WORKFLOW_TOOLS = {"escalate_ticket", "suggest_articles", "link_article"}
 REFERENCE_TOOLS = {"list_categories", "list_priorities", "list_statuses"}
 
 
@@ -108,7 +111,7 @@ def test_lists_every_tool_with_a_description_and_input_schema(
 
     tools = {tool.name: tool for tool in run_as(api_server, keys["agent"], scenario)}
 
-    assert TICKET_TOOLS | REFERENCE_TOOLS <= tools.keys()
+    assert TICKET_TOOLS | WORKFLOW_TOOLS | REFERENCE_TOOLS <= tools.keys()
     for tool in tools.values():
         assert len(tool.description or "") > 40, tool.name
         assert tool.input_schema["type"] == "object"
@@ -317,6 +320,91 @@ def test_a_stale_expected_version_changes_nothing(
 
     assert "Precondition failed" in error_text(result)
     assert customer.get(f"/tickets/{ticket['id']}").json()["status"]["id"] == ticket["status"]["id"]
+
+
+# --- escalation and the knowledge base ---------------------------------------------------------
+
+
+def test_a_bot_escalates_a_ticket_to_a_human_of_the_pool(
+    api_server: ApiServer,
+    keys: dict[str, str],
+    admin: httpx.Client,
+    agent: httpx.Client,
+    db: Session,
+) -> None:
+    category = new_category(admin)
+    bot = new_user(admin, is_bot=True)
+    human = new_user(admin)
+    set_pool(admin, category["id"], [bot["id"], human["id"]])
+    ticket = new_ticket(agent, category_id=category["id"], assigned_to=bot["id"], user_id=1)
+    with session_scope() as session:
+        _row, bot_key = create_api_key(session, email=bot["email"], name="tests-mcp-bot")
+
+    escalated = ok(
+        call(
+            api_server,
+            bot_key,
+            "escalate_ticket",
+            ticket=ticket["number"],
+            reason="The customer asks for a refund, which needs a human.",
+            priority_id=2,
+        )
+    )
+
+    assert escalated["escalated_from"]["id"] == bot["id"]
+    assert escalated["escalated_to"]["id"] == human["id"]
+    assert escalated["comment"]["internal"] is True
+    assert escalated["ticket"]["priority"]["id"] == 2
+    assert agent.get(f"/tickets/{ticket['id']}").json() == escalated["ticket"]
+    db.rollback()
+    events = db.scalars(select(OutboxEvent.event_type).where(OutboxEvent.ticket_id == ticket["id"]))
+    assert "ticket.escalated" in list(events)
+
+
+def test_customer_cannot_escalate(
+    api_server: ApiServer, keys: dict[str, str], customer: httpx.Client
+) -> None:
+    ticket = new_ticket(customer)
+
+    result = call(api_server, keys["customer"], "escalate_ticket", ticket=ticket["id"], reason="x")
+
+    assert "Forbidden: customers cannot escalate tickets" in error_text(result)
+    assert customer.get(f"/tickets/{ticket['id']}").json()["version"] == ticket["version"]
+
+
+def test_agent_links_a_suggested_article_to_a_ticket(
+    api_server: ApiServer, keys: dict[str, str], agent: httpx.Client, customer: httpx.Client
+) -> None:
+    topic = "kb" + uuid.uuid4().hex[:10].translate(str.maketrans("0123456789", "ghijklmnop"))
+    response = agent.post(
+        "/articles",
+        json={
+            "title": f"Resetting a {topic} password",
+            "body": f"Open the {topic} settings and choose *Reset password*.",
+            "published": True,
+        },
+    )
+    assert response.status_code == 201, response.text
+    article = response.json()
+    ticket = new_ticket(customer, title=f"My {topic} password no longer works")
+
+    async def scenario(session: ClientSession) -> tuple[CallToolResult, CallToolResult]:
+        suggested = await session.call_tool("suggest_articles", {"ticket": ticket["id"]})
+        linked = await session.call_tool(
+            "link_article", {"ticket": ticket["number"], "article_id": article["id"]}
+        )
+        return suggested, linked
+
+    suggested, linked = run_as(api_server, keys["agent"], scenario)
+
+    assert ok(suggested) == agent.get(f"/tickets/{ticket['id']}/suggested-articles").json()
+    assert ok(suggested)[0]["article"]["id"] == article["id"]
+    assert ok(linked)["article"]["id"] == article["id"]
+    assert customer.get(f"/tickets/{ticket['id']}/articles").json() == [ok(linked)]
+    refused = call(
+        api_server, keys["customer"], "link_article", ticket=ticket["id"], article_id=article["id"]
+    )
+    assert refused.is_error
 
 
 # --- role rules -------------------------------------------------------------------------------

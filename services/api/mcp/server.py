@@ -10,7 +10,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, Streamable
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp
 
-from services.api.mcp import reference_tools, ticket_tools
+from services.api.mcp import reference_tools, ticket_tools, workflow_tools
 from services.api.mcp.gate import BearerKeyGate
 
 INSTRUCTIONS = """\
@@ -18,7 +18,9 @@ A customer-support helpdesk. Every call acts as the user of the API key that aut
 connection, under the same rules as the REST API: customers see and change only their own
 tickets and never see internal comments; agents and admins handle every ticket. Use
 list_categories, list_priorities and list_statuses to find valid ids. Tickets are named by id
-(42) or number (TKT-042). Results have the REST API's shapes.
+(42) or number (TKT-042). Results have the REST API's shapes. A bot that cannot solve a ticket
+escalates it to a human with escalate_ticket; suggest_articles and link_article tie tickets to
+the knowledge base.
 """
 
 
@@ -27,6 +29,7 @@ def create_mcp_server() -> MCPServer:
         "ticketing", title="Ticketing helpdesk", instructions=INSTRUCTIONS, version="0.1.0"
     )
     ticket_tools.register(server)
+    workflow_tools.register(server)
     reference_tools.register(server)
     return server
 

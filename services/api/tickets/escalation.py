@@ -12,15 +12,15 @@ from sqlalchemy.orm import Session
 
 from services.api.comments.schemas import CommentCreate, CommentOut
 from services.api.comments.service import add_comment
-from services.api.tickets.escalation_schemas import EscalationRequest
-from services.api.tickets.service import _check_version, get_visible_ticket
+from services.api.tickets.escalation_schemas import EscalationOut, EscalationRequest
+from services.api.tickets.service import _check_version, get_visible_ticket, render
 from shared.clock import utcnow
 from shared.errors import Conflict, Forbidden, InvalidInput, InvalidReference
 from shared.events import EventType, record_event
 from shared.models import PriorityLevel, Ticket, TicketEscalation, TicketHistory, User
 from shared.routing import named_ref, pick_assignee
 from shared.ticket_changes import FieldChange, record_changes
-from shared.ticket_view import ticket_event_data
+from shared.ticket_view import ticket_event_data, user_ref
 
 NOBODY_AVAILABLE = "nobody: no active human agent in the category's assignment pool"
 
@@ -142,4 +142,15 @@ def escalate_ticket(
     record_event(session, EventType.TICKET_ESCALATED, data, ticket_id=ticket.id, occurred_at=now)
     return Escalation(
         ticket=ticket, escalated_from=bot, escalated_to=human, comment=comment, detail=detail
+    )
+
+
+def escalation_out(session: Session, outcome: Escalation, *, viewer: User) -> EscalationOut:
+    """An escalation as the API answers it (REST and MCP alike)."""
+    return EscalationOut(
+        ticket=render(session, outcome.ticket, viewer=viewer),
+        escalated_from=user_ref(outcome.escalated_from) if outcome.escalated_from else None,
+        escalated_to=user_ref(outcome.escalated_to) if outcome.escalated_to else None,
+        comment=outcome.comment,
+        detail=outcome.detail,
     )

@@ -4,10 +4,9 @@ from fastapi import APIRouter, Response, status
 
 from services.api.dependencies import ActingUser, DbSession
 from services.api.idempotency import respond_once
-from services.api.tickets import escalation, service
+from services.api.tickets import escalation
 from services.api.tickets.escalation_schemas import EscalationOut, EscalationRequest
 from services.api.tickets.router import IdempotencyKeyHeader, IfMatchHeader, TicketRef
-from shared.ticket_view import user_ref
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 
@@ -31,15 +30,8 @@ def escalate_ticket(
         outcome = escalation.escalate_ticket(
             session, actor=actor, ref=ticket_ref, request=body, if_match=if_match
         )
-        view = service.render(session, outcome.ticket, viewer=actor)
-        out = EscalationOut(
-            ticket=view,
-            escalated_from=user_ref(outcome.escalated_from) if outcome.escalated_from else None,
-            escalated_to=user_ref(outcome.escalated_to) if outcome.escalated_to else None,
-            comment=outcome.comment,
-            detail=outcome.detail,
-        )
-        return out, {"ETag": f'"{view.version}"'}
+        out = escalation.escalation_out(session, outcome, viewer=actor)
+        return out, {"ETag": f'"{out.ticket.version}"'}
 
     return respond_once(
         session,
