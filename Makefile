@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install run test test-postgres lint format clean bench-event-lag bench-webhook-latency up up-postgres down logs scale-workers
+.PHONY: install run test test-postgres lint format clean bench bench-quick wrk up up-postgres down logs scale-workers
 
 install: $(VENV)/.installed
 
@@ -42,13 +42,17 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Ticket created -> SLA computed and searchable, p50/p99 over 500 tickets on the whole system.
-bench-event-lag: install
-	$(BIN)/python -m bench.event_lag --tickets 500 --rate 50
+# Every path users wait on, beside same-run baselines (bench/run.py); wrk comes from Debian.
+bench: install wrk
+	$(BIN)/python -m bench.run
 
-# Ticket created -> receiver has the webhook, p50/p99 for 1,000 events to 3 endpoints.
-bench-webhook-latency: install
-	$(BIN)/python -m bench.webhook_latency --tickets 1000 --rate 50
+# The same, smaller (10,000 generated tickets, 3-5 s per figure): under 3 minutes.
+bench-quick: install wrk
+	$(BIN)/python -m bench.run --quick
+
+wrk:
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } \
+		|| { echo "wrk is missing: sudo apt-get install wrk"; exit 1; }
 
 # The whole system in containers (docker-compose.yml; see .env.example). With COMPOSE_FILE set in
 # .env these use its files, docker-compose.postgres.yml included.

@@ -1,4 +1,4 @@
-"""The `ticketing` command: migrate, seed, serve, and API keys."""
+"""The `ticketing` command: migrate, seed, generate, serve, reindex, and API keys."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
-import uvicorn
 from pydantic import ValidationError
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from services.api.auth.keys import create_api_key
+from services.api.generate import generate as generate_tickets
 from services.api.seed import seed_sample_data
+from services.api.server import serve_app
 from shared.db import session_scope
 from shared.errors import NotFound
-from shared.logging_setup import configure_logging
 from shared.migrate import upgrade_to_head
 from shared.models import Ticket
 from shared.search_index import rebuild_index
@@ -140,15 +140,11 @@ def serve(
 ) -> None:
     """Serve the REST API."""
     settings = _settings()
-    configure_logging(settings)
-    uvicorn.run(
+    serve_app(
         "services.api.main:app",
+        settings=settings,
         host=host or settings.host,
         port=port or settings.port,
-        proxy_headers=True,
-        # Ours, not uvicorn's: its access and error lines go out in LOG_FORMAT, at LOG_LEVEL.
-        log_config=None,
-        log_level=None,
     )
 
 
@@ -166,3 +162,22 @@ def api_key_create(
         typer.echo(exc.detail, err=True)
         raise typer.Exit(1) from None
     typer.echo(key)
+
+
+@app.command()
+def generate(
+    tickets: Annotated[int, typer.Option(min=1, max=10_000_000, help="How many tickets")] = 100_000,
+    customers: Annotated[int, typer.Option(min=1, help="Customers to spread them over")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same data")] = 7,
+) -> None:
+    """Add generated tickets with comments and history (for benchmarks and demos), in bulk."""
+    _settings()
+    started = time.monotonic()
+    with session_scope() as session:
+        seed_sample_data(session)  # the reference data the tickets point at, if missing
+        with typer.progressbar(length=tickets, label="generating tickets") as bar:
+            done = 0
+            for upto in generate_tickets(session, tickets=tickets, customers=customers, seed=seed):
+                bar.update(upto - done)
+                done = upto
+    typer.echo(f"generated {tickets} tickets in {time.monotonic() - started:.1f}s", err=True)

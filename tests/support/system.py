@@ -177,13 +177,14 @@ def running_system(
     with_notifier: bool = False,
     worker_concurrency: int = 1,
     settings: dict[str, str] | None = None,
+    timings: dict[str, str] = FAST_TIMINGS,
 ) -> Iterator[System]:
     redis = RedisServer(port=free_port(), directory=directory / "redis")
     redis.start()
     env = {
         **fresh_database_env(directory),
         "REDIS_URL": redis.url,
-        **FAST_TIMINGS,
+        **timings,
         **(settings or {}),
     }
     keys = {
