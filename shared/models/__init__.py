@@ -14,6 +14,12 @@ from shared.models.routing import (
     AssignmentStrategy,
     TicketEscalation,
 )
+from shared.models.routing import (
+    AssignmentPool,
+    AssignmentPoolMember,
+    AssignmentStrategy,
+    TicketEscalation,
+)
 from shared.models.sla import SlaPause
 from shared.models.ticket import (
     SlaStatus,
@@ -33,6 +39,9 @@ from shared.models.webhook import (
 
 __all__ = [
     "ApiKey",
+    "AssignmentPool",
+    "AssignmentPoolMember",
+    "AssignmentStrategy",
     "Article",
     "AssignmentPool",
     "AssignmentPoolMember",
@@ -54,6 +63,7 @@ __all__ = [
     "Ticket",
     "TicketArticle",
     "TicketComment",
+    "TicketEscalation",
     "TicketEscalation",
     "TicketHistory",
     "User",
