@@ -114,6 +114,7 @@ def test_lists_every_tool_with_a_description_and_input_schema(
     assert TICKET_TOOLS | WORKFLOW_TOOLS | REFERENCE_TOOLS <= tools.keys()
     for tool in tools.values():
         assert len(tool.description or "") > 40, tool.name
+        assert "\n" not in (tool.description or ""), tool.name
         assert tool.input_schema["type"] == "object"
         assert tool.output_schema is not None, tool.name
     create = tools["create_ticket"].input_schema
@@ -504,11 +505,14 @@ def test_bad_arguments_are_a_tool_error_naming_the_field(
         api_server, keys["agent"], scenario
     )
 
-    assert "title" in error_text(empty_title)
+    assert error_text(empty_title) == (
+        "Error executing tool create_ticket: Invalid input: "
+        "title: String should have at least 1 character"
+    )
     assert "no active category with id 999999 (field: category_id)" in error_text(unknown_category)
-    assert "tags" in error_text(bad_tag)
+    assert "Invalid input: tags: Value error, tag 'bad/tag' must be" in error_text(bad_tag)
     assert "Not found: no ticket TKT-999999" in error_text(missing)
-    assert "status_id" in error_text(wrong_type)
+    assert "Invalid input: status_id: Input should be a valid integer" in error_text(wrong_type)
 
 
 def test_a_customer_cannot_create_a_ticket_for_someone_else(

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from mcp.server.mcpserver import Context
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -29,6 +30,12 @@ from shared.models import User
 T = TypeVar("T")
 
 Work = Callable[[Session, User], T]
+
+
+def add_tool(server: MCPServer, tool: Callable[..., Any], *, annotations: ToolAnnotations) -> None:
+    """Register `tool`, its docstring made one paragraph: the description an agent reads."""
+    description = " ".join((tool.__doc__ or "").split())
+    server.add_tool(tool, description=description, annotations=annotations)
 
 
 def problem_message(error: DomainError) -> str:

@@ -11,7 +11,7 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from services.api.mcp.calls import call_as_caller, read_shared_data
+from services.api.mcp.calls import add_tool, call_as_caller, read_shared_data
 from services.api.reference import service as reference
 from services.api.reference.schemas import CategoryOut, PriorityOut, StatusOut
 from shared.models import Category, PriorityLevel, Status
@@ -69,9 +69,9 @@ async def statuses_resource() -> str:
 
 
 def register(server: MCPServer) -> None:
-    server.add_tool(list_categories, annotations=_READ)
-    server.add_tool(list_priorities, annotations=_READ)
-    server.add_tool(list_statuses, annotations=_READ)
+    add_tool(server, list_categories, annotations=_READ)
+    add_tool(server, list_priorities, annotations=_READ)
+    add_tool(server, list_statuses, annotations=_READ)
     resources = (
         ("ticketing://categories", "categories", categories_resource),
         ("ticketing://priorities", "priorities", priorities_resource),

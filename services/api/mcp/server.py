@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import CallToolResult, InputRequiredResult
+from pydantic import ValidationError
 from starlette.types import ASGIApp
 
 from services.api.mcp import reference_tools, ticket_tools, workflow_tools
+from services.api.mcp.calls import invalid_input_message
 from services.api.mcp.gate import BearerKeyGate
 
 INSTRUCTIONS = """\
@@ -24,8 +29,23 @@ the knowledge base.
 """
 
 
+class TicketingServer(MCPServer):
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        """As the SDK's, but arguments that fail their schema are reported in the API's words
+        (`field: message; …`) rather than as pydantic's multi-line dump."""
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as error:
+            if isinstance(error.__cause__, ValidationError):
+                message = invalid_input_message(error.__cause__)
+                raise ToolError(f"Error executing tool {name}: {message}") from error.__cause__
+            raise
+
+
 def create_mcp_server() -> MCPServer:
-    server = MCPServer(
+    server = TicketingServer(
         "ticketing", title="Ticketing helpdesk", instructions=INSTRUCTIONS, version="0.1.0"
     )
     ticket_tools.register(server)

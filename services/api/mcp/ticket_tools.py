@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from services.api.comments import service as comments
 from services.api.comments.schemas import CommentBody, CommentCreate, CommentOut
-from services.api.mcp.calls import call_as_caller, parse_input
+from services.api.mcp.calls import add_tool, call_as_caller, parse_input
 from services.api.schemas import Id, Page
 from services.api.search import service as search
 from services.api.search.schemas import SearchHit, SearchParams
@@ -311,11 +311,11 @@ async def assign_ticket(
 
 
 def register(server: MCPServer) -> None:
-    server.add_tool(create_ticket, annotations=_WRITE)
-    server.add_tool(get_ticket, annotations=_READ)
-    server.add_tool(list_comments, annotations=_READ)
-    server.add_tool(list_tickets, annotations=_READ)
-    server.add_tool(search_tickets, annotations=_READ)
-    server.add_tool(add_comment, annotations=_WRITE)
-    server.add_tool(change_status, annotations=_IDEMPOTENT_WRITE)
-    server.add_tool(assign_ticket, annotations=_IDEMPOTENT_WRITE)
+    add_tool(server, create_ticket, annotations=_WRITE)
+    add_tool(server, get_ticket, annotations=_READ)
+    add_tool(server, list_comments, annotations=_READ)
+    add_tool(server, list_tickets, annotations=_READ)
+    add_tool(server, search_tickets, annotations=_READ)
+    add_tool(server, add_comment, annotations=_WRITE)
+    add_tool(server, change_status, annotations=_IDEMPOTENT_WRITE)
+    add_tool(server, assign_ticket, annotations=_IDEMPOTENT_WRITE)

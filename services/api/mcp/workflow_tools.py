@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from services.api.articles import links
 from services.api.articles.schemas import ArticleHit, LinkedArticle, SuggestionParams
-from services.api.mcp.calls import call_as_caller, parse_input
+from services.api.mcp.calls import add_tool, call_as_caller, parse_input
 from services.api.mcp.ticket_tools import ExpectedVersion, TicketRef
 from services.api.schemas import Id
 from services.api.tickets import escalation
@@ -93,6 +93,6 @@ async def link_article(
 
 
 def register(server: MCPServer) -> None:
-    server.add_tool(escalate_ticket, annotations=_WRITE)
-    server.add_tool(suggest_articles, annotations=_READ)
-    server.add_tool(link_article, annotations=_IDEMPOTENT_WRITE)
+    add_tool(server, escalate_ticket, annotations=_WRITE)
+    add_tool(server, suggest_articles, annotations=_READ)
+    add_tool(server, link_article, annotations=_IDEMPOTENT_WRITE)
