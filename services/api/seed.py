@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from services.api.articles.schemas import ArticleCreate
+from services.api.articles.service import create_article
 from services.api.tickets.schemas import TicketCreate
 from services.api.tickets.service import create_ticket
 from shared.models import Category, PriorityLevel, Role, Status, User
@@ -126,6 +128,50 @@ TICKETS = [
 ]
 
 
+# Knowledge-base articles by Sarah Johnson: (title, Markdown body, tags, published)
+ARTICLES = [
+    (
+        "Resetting your password",
+        "If you cannot log in after changing your password:\n\n"
+        "1. Open the login page and choose **Forgot password**.\n"
+        "2. Enter the email address of your account; the reset email arrives within minutes.\n"
+        "3. Check the spam folder if it does not, then follow the link to set a new password.\n\n"
+        "Saved passwords in your browser may still hold the old one: update them too.",
+        "password,login,account",
+        True,
+    ),
+    (
+        "Setting up two-factor authentication",
+        "Open **Settings > Security > Two-factor authentication** and scan the QR code with an "
+        "authenticator app.\n\nIf the QR code does not scan, choose **Enter a setup key** and "
+        "type the key shown under the code into the app instead.",
+        "2fa,security,setup",
+        True,
+    ),
+    (
+        "Why a card payment is declined",
+        "A declined renewal usually means the card expired, the billing address differs from "
+        "the bank's, or the bank blocked an online payment.\n\nUpdate the card under "
+        "**Billing > Payment methods**, then retry the subscription payment.",
+        "payment,billing,subscription",
+        True,
+    ),
+    (
+        "Finding and downloading invoices",
+        "Every payment has an invoice under **Billing > Invoices**; download it as PDF. An "
+        "invoice appears up to a day after the payment.",
+        "invoice,billing",
+        True,
+    ),
+    (
+        "Dark mode: status of the request",
+        "Internal draft: dark mode is planned for the web app; do not promise a date yet.",
+        "feature-request,ui,dark-mode",
+        False,
+    ),
+]
+
+
 def is_empty(session: Session) -> bool:
     return not session.scalar(select(func.count()).select_from(User))
 
@@ -156,4 +202,8 @@ def seed_sample_data(session: Session) -> bool:
             tags=tags,
         )
         create_ticket(session, actor=admin, request=request)
+    author = session.scalars(select(User).where(User.email == "sarah.johnson@example.com")).one()
+    for title, body, tags, published in ARTICLES:
+        article = ArticleCreate(title=title, body=body, tags=tags, published=published)
+        create_article(session, actor=author, request=article)
     return True

@@ -639,3 +639,13 @@ def test_idempotency_key_replays_the_first_article(agent: httpx.Client, db: Sess
     assert again.json() == first.json()
     assert again.headers["Idempotent-Replayed"] == "true"
     assert snapshot(db) == before
+
+
+def test_sample_data_suggests_the_password_article_for_the_login_ticket(
+    customer: httpx.Client,
+) -> None:
+    suggested = customer.get("/tickets/TKT-001/suggested-articles").json()
+    assert suggested[0]["article"]["title"] == "Resetting your password"
+    assert all(hit["article"]["published"] for hit in suggested)
+    titles = {hit["article"]["title"] for hit in suggested}
+    assert "Dark mode: status of the request" not in titles
