@@ -23,8 +23,10 @@ from services.api.reference.router import router as reference_router
 from services.api.request_ids import RequestIds
 from services.api.routing.router import router as routing_router
 from services.api.routing.router import router as routing_router
+from services.api.routing.router import router as routing_router
 from services.api.search.router import router as search_router
 from services.api.stats.router import router as stats_router
+from services.api.tickets.escalation_router import router as escalation_router
 from services.api.tickets.escalation_router import router as escalation_router
 from services.api.tickets.escalation_router import router as escalation_router
 from services.api.tickets.router import router as tickets_router
@@ -85,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tickets_router,
         escalation_router,
         escalation_router,
+        escalation_router,
         comments_router,
         articles_router,
         ticket_articles_router,
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stats_router,
         users_router,
         reference_router,
+        routing_router,
         routing_router,
         routing_router,
         webhooks_router,

@@ -20,6 +20,12 @@ from shared.models.routing import (
     AssignmentStrategy,
     TicketEscalation,
 )
+from shared.models.routing import (
+    AssignmentPool,
+    AssignmentPoolMember,
+    AssignmentStrategy,
+    TicketEscalation,
+)
 from shared.models.sla import SlaPause
 from shared.models.ticket import (
     SlaStatus,
@@ -39,6 +45,9 @@ from shared.models.webhook import (
 
 __all__ = [
     "ApiKey",
+    "AssignmentPool",
+    "AssignmentPoolMember",
+    "AssignmentStrategy",
     "AssignmentPool",
     "AssignmentPoolMember",
     "AssignmentStrategy",
@@ -63,6 +72,7 @@ __all__ = [
     "Ticket",
     "TicketArticle",
     "TicketComment",
+    "TicketEscalation",
     "TicketEscalation",
     "TicketEscalation",
     "TicketHistory",
