@@ -28,8 +28,6 @@ class EventType(StrEnum):
     TICKET_RESOLVED = "ticket.resolved"
     TICKET_COMMENTED = "ticket.commented"
     TICKET_SLA_BREACHED = "ticket.sla_breached"
-    TICKET_ESCALATED = "ticket.escalated"
-    TICKET_ESCALATED = "ticket.escalated"
     ARTICLE_CREATED = "article.created"
     ARTICLE_UPDATED = "article.updated"
     ARTICLE_DELETED = "article.deleted"

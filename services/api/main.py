@@ -22,12 +22,8 @@ from services.api.publishing import BackgroundPublisher
 from services.api.reference.router import router as reference_router
 from services.api.request_ids import RequestIds
 from services.api.routing.router import router as routing_router
-from services.api.routing.router import router as routing_router
-from services.api.routing.router import router as routing_router
 from services.api.search.router import router as search_router
 from services.api.stats.router import router as stats_router
-from services.api.tickets.escalation_router import router as escalation_router
-from services.api.tickets.escalation_router import router as escalation_router
 from services.api.tickets.escalation_router import router as escalation_router
 from services.api.tickets.router import router as tickets_router
 from services.api.users.router import router as users_router
@@ -86,8 +82,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics_router,
         tickets_router,
         escalation_router,
-        escalation_router,
-        escalation_router,
         comments_router,
         articles_router,
         ticket_articles_router,
@@ -95,8 +89,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stats_router,
         users_router,
         reference_router,
-        routing_router,
-        routing_router,
         routing_router,
         webhooks_router,
     ):

@@ -14,18 +14,6 @@ from shared.models.routing import (
     AssignmentStrategy,
     TicketEscalation,
 )
-from shared.models.routing import (
-    AssignmentPool,
-    AssignmentPoolMember,
-    AssignmentStrategy,
-    TicketEscalation,
-)
-from shared.models.routing import (
-    AssignmentPool,
-    AssignmentPoolMember,
-    AssignmentStrategy,
-    TicketEscalation,
-)
 from shared.models.sla import SlaPause
 from shared.models.ticket import (
     SlaStatus,
@@ -45,12 +33,6 @@ from shared.models.webhook import (
 
 __all__ = [
     "ApiKey",
-    "AssignmentPool",
-    "AssignmentPoolMember",
-    "AssignmentStrategy",
-    "AssignmentPool",
-    "AssignmentPoolMember",
-    "AssignmentStrategy",
     "Article",
     "AssignmentPool",
     "AssignmentPoolMember",
@@ -72,8 +54,6 @@ __all__ = [
     "Ticket",
     "TicketArticle",
     "TicketComment",
-    "TicketEscalation",
-    "TicketEscalation",
     "TicketEscalation",
     "TicketHistory",
     "User",
