@@ -57,8 +57,9 @@ def index_article(session: Session, *, article_id: int) -> None:
     session.execute(text(documents), {"article_id": article_id})
 
 
-def rebuild_article_index(session: Session) -> None:
-    """Empty the index and fill it again from every article."""
+def rebuild_article_index(session: Session) -> int:
+    """Empty the index and fill it again from every article; returns how many were indexed."""
     session.execute(text("DELETE FROM article_search"))
     documents = _POSTGRES_DOCUMENTS if _is_postgres(session) else _SQLITE_DOCUMENTS
-    session.execute(text(documents), {"article_id": None})
+    result = session.execute(text(documents), {"article_id": None})
+    return int(getattr(result, "rowcount", 0) or 0)

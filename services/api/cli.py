@@ -19,6 +19,7 @@ from services.api.auth.keys import create_api_key
 from services.api.generate import generate as generate_tickets
 from services.api.seed import seed_sample_data
 from services.api.server import serve_app
+from shared.article_search import rebuild_article_index
 from shared.db import session_scope
 from shared.errors import NotFound
 from shared.migrate import upgrade_to_head
@@ -87,7 +88,7 @@ def seed(
 def reindex(
     batch_size: Annotated[int, typer.Option(min=100, help="Tickets per statement")] = 5000,
 ) -> None:
-    """Rebuild the search index from the tables, in one transaction."""
+    """Rebuild the ticket and article search indexes from the tables, in one transaction."""
     _settings()
     started = time.monotonic()
     with session_scope() as session:
@@ -97,7 +98,9 @@ def reindex(
             for upto in rebuild_index(session, batch_size=batch_size):
                 bar.update(upto - done)
                 done = upto
-    typer.echo(f"indexed tickets 1-{last_id} in {time.monotonic() - started:.1f}s", err=True)
+        articles = rebuild_article_index(session)
+    elapsed = time.monotonic() - started
+    typer.echo(f"indexed tickets 1-{last_id} and {articles} articles in {elapsed:.1f}s", err=True)
 
 
 def _redis_address() -> tuple[str, int]:

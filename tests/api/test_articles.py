@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from shared.models import Article, OutboxEvent, TicketArticle, TicketHistory
 from tests.helpers import new_ticket, problem_of
+from tests.support.processes import ticketing
 
 _LETTERS = str.maketrans("0123456789", "ghijklmnop")
 
@@ -649,3 +650,18 @@ def test_sample_data_suggests_the_password_article_for_the_login_ticket(
     assert all(hit["article"]["published"] for hit in suggested)
     titles = {hit["article"]["title"] for hit in suggested}
     assert "Dark mode: status of the request" not in titles
+
+
+def test_reindex_command_restores_a_lost_article_index_entry(
+    agent: httpx.Client, db: Session, database_url: str
+) -> None:
+    token = word()
+    article = new_article(agent, title=f"Recovered {token}", published=True)
+    key = "article_id" if db.get_bind().dialect.name == "postgresql" else "rowid"
+    db.execute(text(f"DELETE FROM article_search WHERE {key} = :id"), {"id": article["id"]})
+    assert agent.get("/articles/search", params={"query": token}).json()["total"] == 0
+
+    ticketing("reindex", env={"DATABASE_URL": database_url})
+
+    found = agent.get("/articles/search", params={"query": token}).json()
+    assert ids(found["items"]) == [article["id"]]
