@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 PUBLISHER_LOCK = "outbox:publisher-lock"
 _LOCK_TTL_MS = 15_000
+_TASK_BATCH = 50
 _RELEASE_IF_OURS = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -95,10 +96,14 @@ class OutboxPublisher:
             }
             pipe.xadd(self.stream, fields, maxlen=self.stream_maxlen, approximate=True)  # type: ignore[arg-type]
         pipe.execute()
-        for row in rows:
-            self.celery.send_task(
-                tasks.HANDLE_EVENT, args=[row.event_id, row.event_type, row.ticket_id]
-            )
+        events = [(row.event_id, row.event_type, row.ticket_id) for row in rows]
+        if len(events) == 1:
+            self.celery.send_task(tasks.HANDLE_EVENT, args=list(events[0]))
+            return
+        # Sending a Celery message costs far more than handling an event's timers: a burst
+        # goes to the worker as a few batch tasks rather than one task per event.
+        for start in range(0, len(events), _TASK_BATCH):
+            self.celery.send_task(tasks.HANDLE_EVENTS, args=[events[start : start + _TASK_BATCH]])
 
     @staticmethod
     def _mark_published(ids: list[int]) -> None:

@@ -1,6 +1,8 @@
 """Celery task names: services enqueue work by name, never by importing the worker."""
 
 HANDLE_EVENT = "worker.handle_event"
+# Several events published together: one task for the lot.
+HANDLE_EVENTS = "worker.handle_events"
 REFRESH_STATS = "worker.refresh_stats"
 SCAN_SLA_BREACHES = "worker.scan_sla_breaches"
 RELAY_OUTBOX = "worker.relay_outbox"

@@ -132,9 +132,17 @@ def actor_data(actor: User | None) -> dict[str, Any] | None:
 
 
 def ticket_event_data(
-    session: Session, ticket: Ticket, *, actor: User | None, **extra: Any
+    session: Session,
+    ticket: Ticket,
+    *,
+    actor: User | None,
+    comment_count: int | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """An event's `data`: the ticket as staff see it, who acted, and anything specific."""
-    count = comment_counts(session, ticket_ids=[ticket.id], include_internal=True)
-    view = ticket_view(ticket, comment_count=count.get(ticket.id, 0))
+    """An event's `data`: the ticket as staff see it, who acted, and anything specific.
+    `comment_count` saves the count query when the caller knows it (a new ticket has none)."""
+    if comment_count is None:
+        counts = comment_counts(session, ticket_ids=[ticket.id], include_internal=True)
+        comment_count = counts.get(ticket.id, 0)
+    view = ticket_view(ticket, comment_count=comment_count)
     return {"ticket": view.model_dump(mode="json"), "actor": actor_data(actor), **extra}

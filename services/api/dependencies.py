@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from services.api.auth.keys import authenticate
-from shared.db import POSTGRES_POOL_CONNECTIONS, session_scope
+from shared.db import POSTGRES_POOL_CONNECTIONS, new_session
 from shared.errors import Forbidden
 from shared.events import wrote_events
 from shared.models import User
@@ -48,13 +49,27 @@ async def _database_turn(request: Request) -> AsyncIterator[None]:
         yield
 
 
-def _request_session(
+async def _request_session(
     request: Request, _turn: Annotated[None, Depends(_database_turn, scope="function")]
-) -> Iterator[Session]:
+) -> AsyncIterator[Session]:
     """One transaction per request, committed before the response is sent; its events are
-    handed to the publisher right after the commit."""
-    with session_scope(write=request.method not in _READ_METHODS) as session:
+    handed to the publisher right after the commit.
+
+    An async dependency: the session is opened and closed here in the event loop (neither
+    touches the database until a query runs), and only a write's commit goes to a thread. Each
+    sync dependency costs a hop through the thread pool, about as much as a small query."""
+    write = request.method not in _READ_METHODS
+    session = new_session(write=write)
+    try:
         yield session
+        if write:
+            await run_in_threadpool(session.commit)
+    except BaseException:
+        if write:
+            await run_in_threadpool(session.rollback)
+        raise
+    finally:
+        session.close()
     if wrote_events(session):
         request.app.state.publisher.wake()
 
@@ -74,7 +89,7 @@ def _current_user(
 CurrentUser = Annotated[User, Depends(_current_user)]
 
 
-def _acting_user(
+async def _acting_user(
     user: CurrentUser,
     user_id: Annotated[
         int | None,

@@ -9,6 +9,7 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from services.worker import breaches, events, routing
 from services.worker.app import app
@@ -25,6 +26,9 @@ logger = logging.getLogger(__name__)
 # Set while a statistics refresh is queued: events arriving meanwhile ride along with it, so
 # the snapshot is recomputed at most about once a second however many events arrive.
 STATS_PENDING_KEY = "stats:refresh-pending"
+# Events handled per transaction in a batch task: few enough that the write lock is held for
+# milliseconds only.
+_EVENTS_PER_TRANSACTION = 5
 
 
 def _publisher() -> OutboxPublisher:
@@ -36,27 +40,76 @@ def request_stats_refresh() -> None:
         refresh_stats.apply_async(countdown=1)
 
 
+def _handle(session: Session, event_id: str, event_type: str, ticket_id: int | None) -> str:
+    """One event's work inside the caller's transaction: "duplicate", "handled" or "assigned"."""
+    first_time = events.handle_ticket_event(
+        session, event_id=event_id, ticket_id=ticket_id, now=utcnow()
+    )
+    if not first_time:
+        logger.info("event %s (%s) already handled", event_id, event_type)
+        return "duplicate"
+    # In the transaction that records the event as handled: a redelivered copy assigns
+    # nobody a second time.
+    assignee = routing.route_ticket_event(
+        session, event_type=event_type, ticket_id=ticket_id, now=utcnow()
+    )
+    if assignee:
+        logger.info("ticket %s assigned to user %s by its pool", ticket_id, assignee.id)
+        return "assigned"
+    return "handled"
+
+
+def _after(outcomes: list[str]) -> None:
+    if "assigned" in outcomes:
+        _publisher().publish_pending()
+    if any(outcome != "duplicate" for outcome in outcomes):
+        request_stats_refresh()
+
+
 @app.task(
     name=tasks.HANDLE_EVENT, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8
 )
 def handle_event(event_id: str, event_type: str, ticket_id: int | None) -> str:
     with session_scope() as session:
-        first_time = events.handle_ticket_event(
-            session, event_id=event_id, ticket_id=ticket_id, now=utcnow()
-        )
-        # In the transaction that records the event as handled: a redelivered copy assigns
-        # nobody a second time.
-        assignee = first_time and routing.route_ticket_event(
-            session, event_type=event_type, ticket_id=ticket_id, now=utcnow()
-        )
-    if not first_time:
-        logger.info("event %s (%s) already handled", event_id, event_type)
-        return "duplicate"
-    if assignee:
-        logger.info("ticket %s assigned to user %s by its pool", ticket_id, assignee.id)
-        _publisher().publish_pending()
-    request_stats_refresh()
-    return "handled"
+        outcome = _handle(session, event_id, event_type, ticket_id)
+    _after([outcome])
+    return "duplicate" if outcome == "duplicate" else "handled"
+
+
+@app.task(
+    name=tasks.HANDLE_EVENTS, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8
+)
+def handle_events(batch: list[tuple[str, str, int | None]]) -> str:
+    """Several events published together: under a flood, one task for many events instead of
+    one each. They are handled a few per transaction, so the database's write lock is never
+    held long (the API waits for it too). A chunk whose work fails for another reason than a
+    busy database is handled again one event per transaction, setting the culprit apart."""
+    outcomes: list[str] = []
+    for start in range(0, len(batch), _EVENTS_PER_TRANSACTION):
+        chunk = batch[start : start + _EVENTS_PER_TRANSACTION]
+        try:
+            with session_scope() as session:
+                outcomes += [_handle(session, *event) for event in chunk]
+        except OperationalError:
+            raise
+        except Exception:
+            logger.exception("a chunk of %d events failed; handling them one by one", len(chunk))
+            outcomes += _one_by_one(chunk)
+    _after(outcomes)
+    return f"{len(batch)} events, {outcomes.count('duplicate')} duplicates"
+
+
+def _one_by_one(events: list[tuple[str, str, int | None]]) -> list[str]:
+    outcomes = []
+    for event in events:
+        try:
+            with session_scope() as session:
+                outcomes.append(_handle(session, *event))
+        except OperationalError:
+            raise
+        except Exception:
+            logger.exception("event %s failed", event[0])
+    return outcomes
 
 
 @app.task(

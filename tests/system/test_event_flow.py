@@ -11,7 +11,9 @@ import httpx
 import orjson
 from sqlalchemy import func, select
 
+from shared.celery_app import create_celery
 from shared.models import OutboxEvent, ProcessedEvent
+from shared.settings import Settings
 from tests.support.processes import wait_until
 from tests.support.system import System
 
@@ -157,6 +159,44 @@ def test_every_event_is_handled_once_and_reaches_the_stream_in_commit_order(
         if fields[b"ticket_id"] == str(ticket["id"]).encode()
     ]
     assert streamed == list(committed)
+
+
+def test_a_burst_published_together_goes_to_the_worker_in_batches_and_is_handled_once(
+    system: System,
+) -> None:
+    # Redis away while the tickets are created: the outbox holds them all, and the publisher
+    # sends them together once Redis is back, as batch tasks.
+    system.beat.stop()
+    wait_until(lambda: not system.redis.client().hlen("unacked"), timeout=15, what="idle worker")
+    system.redis.stop()
+    ids = [_ticket(system, title=f"Burst {n}")["id"] for n in range(23)]
+    system.redis.start()
+    system.beat.start()
+    with system.db() as db:
+        events = db.execute(
+            select(OutboxEvent.event_id, OutboxEvent.ticket_id).where(
+                OutboxEvent.ticket_id.in_(ids)
+            )
+        ).all()
+    event_ids = [event_id for event_id, _ticket_id in events]
+
+    def all_handled() -> bool:
+        with system.db() as db:
+            handled = db.scalar(select(func.count()).where(ProcessedEvent.event_id.in_(event_ids)))
+        return handled == len(ids)
+
+    wait_until(all_handled, timeout=60, what="the worker to handle the burst")
+    assert all(_get(system, ticket_id)["resolution_due_at"] for ticket_id in ids)
+    assert "worker.handle_events" in system.worker.log()
+    # Sent again (at-least-once), the whole batch is recognised as done.
+    celery = create_celery(Settings(redis_url=system.redis.url))
+    batch = [[event_id, "ticket.created", ticket_id] for event_id, ticket_id in events]
+    celery.send_task("worker.handle_events", args=[batch])
+    wait_until(
+        lambda: f"{len(ids)} events, {len(ids)} duplicates" in system.worker.log(),
+        timeout=30,
+        what="the redelivered batch",
+    )
 
 
 def test_search_finds_words_phrases_and_prefixes_best_match_first(system: System) -> None:

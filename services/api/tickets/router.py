@@ -61,7 +61,7 @@ def create_ticket(
 
     def create() -> tuple[TicketView, dict[str, str]]:
         ticket = service.create_ticket(session, actor=actor, request=body)
-        view = service.render(session, ticket, viewer=actor)
+        view = service.render(session, ticket, viewer=actor, comment_count=0)
         return view, {**_etag(view), "Location": f"/tickets/{view.id}"}
 
     return respond_once(

@@ -64,9 +64,16 @@ def _ref(value: Any) -> dict[str, Any] | None:
     return {"id": value.id, "name": value.name} if value is not None else None
 
 
-def render(session: Session, ticket: Ticket, *, viewer: User) -> TicketView:
-    counts = comment_counts(session, ticket_ids=[ticket.id], include_internal=viewer.role.is_staff)
-    return ticket_view(ticket, comment_count=counts.get(ticket.id, 0))
+def render(
+    session: Session, ticket: Ticket, *, viewer: User, comment_count: int | None = None
+) -> TicketView:
+    """The ticket as `viewer` sees it; `comment_count` saves the query when it is known."""
+    if comment_count is None:
+        counts = comment_counts(
+            session, ticket_ids=[ticket.id], include_internal=viewer.role.is_staff
+        )
+        comment_count = counts.get(ticket.id, 0)
+    return ticket_view(ticket, comment_count=comment_count)
 
 
 def create_ticket(session: Session, *, actor: User, request: TicketCreate) -> Ticket:
@@ -106,11 +113,11 @@ def create_ticket(session: Session, *, actor: User, request: TicketCreate) -> Ti
             new_value=ticket.number,
         )
     )
-    data = ticket_event_data(session, ticket, actor=actor)
+    data = ticket_event_data(session, ticket, actor=actor, comment_count=0)
     record_event(session, EventType.TICKET_CREATED, data, ticket_id=ticket.id, occurred_at=now)
     if assignee is not None:
         changes = {"assignee": {"from": None, "to": _ref(assignee)}}
-        data = ticket_event_data(session, ticket, actor=actor, changes=changes)
+        data = ticket_event_data(session, ticket, actor=actor, comment_count=0, changes=changes)
         record_event(session, EventType.TICKET_ASSIGNED, data, ticket_id=ticket.id, occurred_at=now)
     return ticket
 
