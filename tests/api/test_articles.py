@@ -665,3 +665,18 @@ def test_reindex_command_restores_a_lost_article_index_entry(
 
     found = agent.get("/articles/search", params={"query": token}).json()
     assert ids(found["items"]) == [article["id"]]
+
+
+def test_unpublishing_hides_the_article_from_customers_again(
+    agent: httpx.Client, customer: httpx.Client
+) -> None:
+    article = new_article(agent, published=True)
+    ticket = new_ticket(customer)
+    agent.post(f"/tickets/{ticket['id']}/articles", json={"article_id": article["id"]})
+
+    response = agent.patch(f"/articles/{article['id']}", json={"published": False})
+
+    assert response.json()["published_at"] is None
+    refused(customer.get(f"/articles/{article['id']}"), 404)
+    assert customer.get(f"/tickets/{ticket['id']}/articles").json() == []
+    assert ids(agent.get(f"/tickets/{ticket['id']}/articles").json()) == [article["id"]]

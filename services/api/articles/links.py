@@ -85,8 +85,8 @@ def unlink_article(session: Session, *, actor: User, ticket_ref: str, article_id
         raise NotFound(f"article {article_id} is not linked to ticket {ticket_ref}")
     article = link.article
     before = repository.linked_article_ids(session, ticket_id=ticket.id)
-    repository.delete_link(session, ticket_id=ticket.id, article_id=article.id)
-    session.expunge(link)
+    session.delete(link)
+    session.flush()
     _record_link_change(
         session, ticket, article, actor=actor, at=utcnow(), linked=False, before=before
     )
@@ -94,14 +94,12 @@ def unlink_article(session: Session, *, actor: User, ticket_ref: str, article_id
 
 def unlink_everywhere(session: Session, *, actor: User, article: Article, at: datetime) -> None:
     """Before an article is deleted: every ticket it was linked to records the unlinking."""
-    for link in repository.links_of_article(session, article_id=article.id):
-        ticket = get_visible_ticket(session, viewer=actor, ref=str(link.ticket_id))
+    for ticket in repository.tickets_linked_to(session, article_id=article.id):
         before = repository.linked_article_ids(session, ticket_id=ticket.id)
         _record_link_change(
             session, ticket, article, actor=actor, at=at, linked=False, before=before
         )
-        repository.delete_link(session, ticket_id=ticket.id, article_id=article.id)
-        session.expunge(link)
+    repository.delete_links_of_article(session, article_id=article.id)
 
 
 def linked_articles(session: Session, *, viewer: User, ticket_ref: str) -> list[LinkedArticle]:

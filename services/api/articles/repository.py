@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, Select, delete, func, select, true
 from sqlalchemy.orm import Session
 
 from services.api.articles.schemas import ArticleFilterFields, ArticleFilters
-from shared.models import Article, Tag, TicketArticle, article_tags
+from shared.models import Article, Tag, Ticket, TicketArticle, article_tags
 
 
 def published_only(only: bool) -> ColumnElement[bool]:
@@ -70,14 +70,15 @@ def get_link(session: Session, *, ticket_id: int, article_id: int) -> TicketArti
     return session.get(TicketArticle, (ticket_id, article_id))
 
 
-def links_of_article(session: Session, *, article_id: int) -> list[TicketArticle]:
-    query = select(TicketArticle).where(TicketArticle.article_id == article_id)
-    return list(session.scalars(query.order_by(TicketArticle.ticket_id)))
-
-
-def delete_link(session: Session, *, ticket_id: int, article_id: int) -> None:
-    session.execute(
-        delete(TicketArticle).where(
-            TicketArticle.ticket_id == ticket_id, TicketArticle.article_id == article_id
-        )
+def tickets_linked_to(session: Session, *, article_id: int) -> list[Ticket]:
+    query = (
+        select(Ticket)
+        .join(TicketArticle, TicketArticle.ticket_id == Ticket.id)
+        .where(TicketArticle.article_id == article_id)
+        .order_by(Ticket.id)
     )
+    return list(session.scalars(query))
+
+
+def delete_links_of_article(session: Session, *, article_id: int) -> None:
+    session.execute(delete(TicketArticle).where(TicketArticle.article_id == article_id))

@@ -108,8 +108,8 @@ def update_article(
     for name in changes.keys() - {"tags"}:
         setattr(article, name, changes[name]["to"])
     article.updated_at = now
-    if changes.get("published", {}).get("to") is True:
-        article.published_at = now
+    if "published" in changes:
+        article.published_at = now if article.published else None
     session.flush()
     index_article(session, article_id=article.id)
     _record(session, EventType.ARTICLE_UPDATED, article, actor=actor, at=now, changes=changes)
