@@ -15,7 +15,7 @@ import pytest
 from mcp import ClientSession, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent, TextResourceContents
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.api.auth.keys import create_api_key
@@ -406,6 +406,52 @@ def test_agent_links_a_suggested_article_to_a_ticket(
         api_server, keys["customer"], "link_article", ticket=ticket["id"], article_id=article["id"]
     )
     assert refused.is_error
+
+
+def test_concurrent_mcp_and_rest_writes_all_commit(
+    api_server: ApiServer, keys: dict[str, str], db: Session
+) -> None:
+    # Far more writers than the server's worker threads: MCP writes that skipped the REST
+    # routes' database gate would fill every thread waiting for SQLite's one write connection
+    # while a REST request holding it waits for a thread to commit on (fails without the gate).
+    marker = f"mixed-{uuid.uuid4().hex[:8]}"
+    each = 150
+    body = {"description": "Many writers at once", "category_id": 3}
+
+    async def through_mcp(i: int, outcomes: list[bool]) -> None:
+        async with mcp_session(api_server, keys["agent"]) as session:
+            result = await session.call_tool(
+                "create_ticket", {**body, "title": f"{marker} mcp {i}"}
+            )
+            outcomes.append(not result.is_error)
+
+    async def through_rest(i: int, client: httpx2.AsyncClient, outcomes: list[bool]) -> None:
+        response = await client.post("/tickets", json={**body, "title": f"{marker} rest {i}"})
+        outcomes.append(response.status_code == 201)
+
+    async def main() -> tuple[list[bool], list[bool]]:
+        mcp_outcomes: list[bool] = []
+        rest_outcomes: list[bool] = []
+        headers = {"Authorization": f"Bearer {keys['agent']}"}
+        with anyio.fail_after(120):
+            async with (
+                httpx2.AsyncClient(
+                    base_url=api_server.base_url, headers=headers, timeout=60
+                ) as rest,
+                anyio.create_task_group() as group,
+            ):
+                for i in range(each):
+                    group.start_soon(through_mcp, i, mcp_outcomes)
+                    group.start_soon(through_rest, i, rest, rest_outcomes)
+        return mcp_outcomes, rest_outcomes
+
+    mcp_outcomes, rest_outcomes = anyio.run(main)
+
+    assert mcp_outcomes == [True] * each
+    assert rest_outcomes == [True] * each
+    db.rollback()
+    created = db.scalar(select(func.count()).where(Ticket.title.startswith(marker)))
+    assert created == 2 * each
 
 
 # --- role rules -------------------------------------------------------------------------------
