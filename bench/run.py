@@ -117,10 +117,14 @@ class Receiver:
     def counts(self) -> dict[str, int]:
         return dict(httpx.get(f"{self.url}/counts", timeout=10).json())
 
+    def records(self, path: str) -> list[tuple[str, float, str]]:
+        """(webhook-id, arrival time, the ticket's created_at) of each delivery to `path`."""
+        answer = httpx.get(f"{self.url}/records", params={"path": path}, timeout=60).json()
+        return [(webhook_id, arrived, created) for webhook_id, arrived, created in answer]
+
     def latencies_ms(self, path: str, *, skip: int = 0) -> list[float]:
-        records = httpx.get(f"{self.url}/records", params={"path": path}, timeout=60).json()
         out = []
-        for _webhook_id, arrived, created in records[skip:]:
+        for _webhook_id, arrived, created in self.records(path)[skip:]:
             created_at = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
             out.append((arrived - created_at) * 1000)
         return out
@@ -290,17 +294,17 @@ def measure_live_system(plan: Plan, directory: Path, rows: list[Row]) -> None:
 
             backlog = _max_ticket_id(system) - first_queued + 1  # one ticket.created each
             system.notifier.start()
-            started = time.perf_counter()
             with MemorySampler({"notifier": _pid(system.notifier.process)}) as drain_memory:
                 _wait_for_deliveries(receiver, {"/drain": backlog}, timeout=600)
-            drain_seconds = time.perf_counter() - started
+            arrivals = sorted(arrived for _id, arrived, _created in receiver.records("/drain"))
+            drain_seconds = arrivals[-1] - arrivals[0]
             rows.append(
                 Row(
                     measurement=f"notifier throughput, one process ({backlog} queued)",
-                    value=backlog / drain_seconds,
+                    value=(len(arrivals) - 1) / drain_seconds,
                     unit="deliveries/s",
                     target="≥ 1,000/s",
-                    detail=f"{drain_seconds:.1f} s incl. start-up",
+                    detail=f"first to last delivery {drain_seconds:.2f} s",
                 )
             )
 

@@ -31,6 +31,9 @@ _BEGIN_OPTION = "sqlite_begin"
 # Connections per process on PostgreSQL (the API lets as many requests at the database at once):
 # a few processes stay well under the server's default of 100.
 POSTGRES_POOL_CONNECTIONS = 20
+# Read transactions at once per API process on SQLite (readers never wait for the writer in WAL
+# mode; the limit is the GIL, see services/api/dependencies.py).
+SQLITE_READERS = 4
 
 
 def create_db_engine(settings: Settings, *, writer: bool = False) -> Engine:

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from services.api.auth.keys import authenticate
-from shared.db import POSTGRES_POOL_CONNECTIONS, new_session
+from shared.db import POSTGRES_POOL_CONNECTIONS, SQLITE_READERS, new_session
 from shared.errors import Forbidden
 from shared.events import wrote_events
 from shared.models import User
@@ -24,9 +24,11 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Requests queue for the database here, in the event loop, rather than in threads: with every
 # thread of the pool blocked waiting for a connection, a request holding one would find no
 # thread to finish on (a deadlock until the pool timeout). On SQLite one write transaction runs
-# at a time per process (readers have a pool as large as the thread pool); on PostgreSQL as many
-# requests as the pool has connections.
+# at a time per process, and a few readers: more threads than cores only fight over the GIL
+# (measured: 64 concurrent GETs served a third faster through 2-4 readers than through 40, with
+# a p99 half as long). On PostgreSQL as many requests as the pool has connections.
 _sqlite_write_turn = asyncio.Lock()
+_sqlite_read_turn = asyncio.Semaphore(SQLITE_READERS)
 _postgres_turn = asyncio.Semaphore(POSTGRES_POOL_CONNECTIONS)
 
 
@@ -38,7 +40,8 @@ async def database_turn(*, write: bool) -> AsyncIterator[None]:
         async with _postgres_turn:
             yield
     elif not write:
-        yield
+        async with _sqlite_read_turn:
+            yield
     else:
         async with _sqlite_write_turn:
             yield

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
@@ -24,6 +25,10 @@ _LOCK_BUSY_RETRY_SECONDS = 0.02
 # Even without commits, look for stragglers this often.
 _IDLE_POLL_SECONDS = 1.0
 _MAX_BACKOFF_SECONDS = 5.0
+# Rounds start at most this often: a lone commit is published at once, while a flood of
+# commits is published a few dozen at a time instead of one round (a query, a Redis pipeline,
+# a Celery message, an UPDATE) per commit.
+_MIN_ROUND_INTERVAL_SECONDS = 0.01
 
 
 class BackgroundPublisher:
@@ -46,11 +51,16 @@ class BackgroundPublisher:
 
     def _run(self) -> None:
         backoff = 0.1
+        last_round = 0.0
         while not self._stopping.is_set():
             self._wake.wait(timeout=_IDLE_POLL_SECONDS)
+            self._stopping.wait(
+                max(0.0, last_round + _MIN_ROUND_INTERVAL_SECONDS - time.monotonic())
+            )
             self._wake.clear()
             if self._stopping.is_set():
                 return
+            last_round = time.monotonic()
             try:
                 published = self._publisher.publish_pending()
             except (RedisError, KombuError, SQLAlchemyError, OSError) as exc:

@@ -95,8 +95,13 @@ def tags_named(session: Session, names: Iterable[str]) -> list[Tag]:
     wanted = list(dict.fromkeys(names))
     if not wanted:
         return []
-    insert_ignoring_duplicates(session, Tag, [{"name": name} for name in wanted])
     by_name = {tag.name: tag for tag in session.scalars(select(Tag).where(Tag.name.in_(wanted)))}
+    missing = [name for name in wanted if name not in by_name]
+    if missing:  # usually not: tags are a small vocabulary, so one SELECT is the common case
+        insert_ignoring_duplicates(session, Tag, [{"name": name} for name in missing])
+        by_name |= {
+            tag.name: tag for tag in session.scalars(select(Tag).where(Tag.name.in_(missing)))
+        }
     return [by_name[name] for name in wanted]
 
 
