@@ -65,7 +65,11 @@ async def _request_session(
     session = new_session(write=write)
     try:
         yield session
-        if write:
+        if write and get_settings().is_sqlite:
+            # Committing appends to the WAL (synchronous=NORMAL: no fsync), quicker than the
+            # hop to a thread, during which the database's write lock would stay held.
+            session.commit()
+        elif write:
             await run_in_threadpool(session.commit)
     except BaseException:
         if write:
@@ -83,10 +87,18 @@ DbSession = Annotated[Session, Depends(_request_session, scope="function")]
 
 
 def _current_user(
+    request: Request,
     session: DbSession,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> User:
-    return authenticate(session, authorization=authorization)
+    if request.method in _READ_METHODS or not get_settings().is_sqlite:
+        return authenticate(session, authorization=authorization)
+    # A SQLite write transaction takes the database's write lock at its first statement, and
+    # the worker and the notifier wait for that lock too: the key is looked up on a read
+    # connection, and the user joins the write session without a query.
+    with new_session(write=False) as reader:
+        user = authenticate(reader, authorization=authorization)
+    return session.merge(user, load=False)
 
 
 CurrentUser = Annotated[User, Depends(_current_user)]
