@@ -1,10 +1,12 @@
-"""The `ticketing` command: migrate, seed, generate, serve, reindex, and API keys."""
+"""The `ticketing` command: migrate, seed, generate, serve, reindex, backup and restore, and API
+keys."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -14,16 +16,22 @@ from pydantic import ValidationError
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from services.api.auth.keys import create_api_key
+from services.api import backup as backups
+from services.api.api_keys import repository as api_key_rows
+from services.api.api_keys.schemas import MAX_LIFETIME_DAYS, key_state
+from services.api.api_keys.service import revoke as revoke_key
+from services.api.auth.keys import create_api_key, issue_api_key
 from services.api.generate import generate as generate_tickets
 from services.api.seed import seed_sample_data
 from services.api.server import serve_app
 from shared.article_search import rebuild_article_index
+from shared.clock import utcnow
 from shared.db import session_scope
 from shared.errors import NotFound
 from shared.migrate import upgrade_to_head
-from shared.models import Ticket
+from shared.models import ApiKey, Ticket, User
 from shared.search_index import rebuild_index
 from shared.settings import Settings, get_settings
 
@@ -154,17 +162,127 @@ def serve(
 @api_key_app.command("create")
 def api_key_create(
     email: Annotated[str, typer.Option(help="The email of the user the key acts as")],
-    name: Annotated[str, typer.Option(help="A label to recognise the key by")] = "",
+    name: Annotated[
+        str, typer.Option(help="A label to recognise the key by (at most 100 characters)")
+    ] = "",
+    expires_in_days: Annotated[
+        int | None,
+        typer.Option(min=1, max=MAX_LIFETIME_DAYS, help="Days until the key stops working"),
+    ] = None,
 ) -> None:
     """Create an API key and print it alone on stdout (it is stored hashed: shown only once)."""
     _settings()
+    if len(name) > 100:
+        typer.echo("--name: at most 100 characters", err=True)
+        raise typer.Exit(2)
     try:
         with session_scope() as session:
-            _row, key = create_api_key(session, email=email, name=name)
+            if expires_in_days is None:
+                _row, key = create_api_key(session, email=email, name=name)
+            else:
+                user = _user_by_email(session, email)
+                expires_at = utcnow() + timedelta(days=expires_in_days)
+                _row, key = issue_api_key(session, user=user, name=name, expires_at=expires_at)
     except NotFound as exc:
         typer.echo(exc.detail, err=True)
         raise typer.Exit(1) from None
     typer.echo(key)
+
+
+def _user_by_email(session: Session, email: str) -> User:
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user with email {email!r}", field="email")
+    return user
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+@api_key_app.command("list")
+def api_key_list(
+    email: Annotated[str | None, typer.Option(help="Only this user's keys")] = None,
+) -> None:
+    """List API keys (never their secrets): id, prefix, user, name, state and times (UTC)."""
+    _settings()
+    try:
+        with session_scope(write=False) as session:
+            user_id = _user_by_email(session, email).id if email else None
+            keys, _total = api_key_rows.list_keys(
+                session, user_id=user_id, limit=1_000_000, offset=0
+            )
+            now = utcnow()
+            lines = [
+                f"{key.id:>6}  {key.prefix:12}  {key.user.email:30}  {key_state(key, now=now):8}"
+                f"  {_when(key.created_at):16}  {_when(key.last_used_at):16}"
+                f"  {_when(key.expires_at):16}  {key.name}"
+                for key in keys
+            ]
+    except NotFound as exc:
+        typer.echo(exc.detail, err=True)
+        raise typer.Exit(1) from None
+    header = (
+        f"{'id':>6}  {'prefix':12}  {'user':30}  {'state':8}  {'created':16}  "
+        f"{'last used':16}  {'expires':16}  name"
+    )
+    typer.echo("\n".join([header, *lines]))
+
+
+@api_key_app.command("revoke")
+def api_key_revoke(key_id: Annotated[int, typer.Argument(min=1, help="The key's id")]) -> None:
+    """Revoke an API key: the next request with it is refused (revoking again is harmless)."""
+    _settings()
+    with session_scope() as session:
+        key = session.get(ApiKey, key_id)
+        if key is None:
+            typer.echo(f"no API key with id {key_id}", err=True)
+            raise typer.Exit(1)
+        revoke_key(session, key=key)
+        line = f"revoked key {key.id} ({key.prefix}…, {key.user.email}) at {key.revoked_at}"
+    typer.echo(line, err=True)
+
+
+@app.command()
+def backup(
+    path: Annotated[Path, typer.Argument(help="The backup file to write (must not exist)")],
+) -> None:
+    """Copy the SQLite database to PATH while the services run (a consistent snapshot)."""
+    settings = _settings()
+    started = time.monotonic()
+    try:
+        with typer.progressbar(length=1, label="backing up") as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
+
+            info = backups.backup(settings.database_url, path, progress=progress)
+    except backups.BackupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"backed up {info.bytes / 1e6:.1f} MB at migration {info.revision} to {info.path} "
+        f"in {time.monotonic() - started:.1f}s",
+        err=True,
+    )
+
+
+@app.command()
+def restore(
+    path: Annotated[Path, typer.Argument(help="A file written by `ticketing backup`")],
+) -> None:
+    """Replace the SQLite database with a backup, then migrate it (stop every service first)."""
+    settings = _settings()
+    try:
+        revision = backups.restore(settings.database_url, path)
+    except backups.BackupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"restored {path} (taken at migration {revision}) and migrated it to the latest",
+        err=True,
+    )
 
 
 @app.command()

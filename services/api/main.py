@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from services.api.api_keys.router import router as api_keys_router
 from services.api.articles.router import router as articles_router
 from services.api.articles.router import ticket_router as ticket_articles_router
 from services.api.comments.router import router as comments_router
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         search_router,
         stats_router,
         users_router,
+        api_keys_router,
         reference_router,
         routing_router,
         webhooks_router,

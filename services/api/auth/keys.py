@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.api.api_keys.usage import recorder
 from shared.clock import utcnow
 from shared.errors import NotFound, Unauthenticated
 from shared.models import ApiKey, User
@@ -26,8 +28,18 @@ def create_api_key(session: Session, *, email: str, name: str = "") -> tuple[Api
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise NotFound(f"no user with email {email!r}", field="email")
+    return issue_api_key(session, user=user, name=name)
+
+
+def issue_api_key(
+    session: Session, *, user: User, name: str, expires_at: datetime | None = None
+) -> tuple[ApiKey, str]:
+    """A new key for `user`; returns the row and the key in clear (shown once)."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(user_id=user.id, name=name, prefix=key[:12], key_hash=hash_key(key))
+    row = ApiKey(
+        user_id=user.id, name=name, prefix=key[:12], key_hash=hash_key(key), expires_at=expires_at
+    )
+    row.user = user
     session.add(row)
     session.flush()
     return row, key
@@ -49,4 +61,5 @@ def authenticate(session: Session, *, authorization: str | None) -> User:
         or not api_key.user.active
     ):
         raise Unauthenticated("the API key is unknown, revoked, expired or its user is inactive")
+    recorder.note(key_id=api_key.id, last_used_at=api_key.last_used_at, now=now)
     return api_key.user
