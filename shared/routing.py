@@ -102,6 +102,15 @@ def auto_assign(
     Recorded like a manual assignment, with the system as the actor: a history row and
     `ticket.assigned`.
     """
+    # Most categories have no pool: one indexed lookup settles it before any lock or load
+    # (the worker does this for every new ticket).
+    pooled = session.scalar(
+        select(AssignmentPool.category_id)
+        .join(Ticket, Ticket.category_id == AssignmentPool.category_id)
+        .where(Ticket.id == ticket_id)
+    )
+    if pooled is None:
+        return None
     # Locked first (PostgreSQL): a person assigning the ticket meanwhile waits for us, or we
     # see their assignee and leave it.
     session.execute(select(Ticket.id).where(Ticket.id == ticket_id).with_for_update())
