@@ -54,6 +54,12 @@ TIMINGS = {
     "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
     "WORKER_METRICS_PORT": "0",
     "NOTIFIER_METRICS_PORT": "0",
+    # One agent key creates thousands of tickets a minute: the limits are checked on every
+    # request (their cost is measured) but never reached.
+    **{
+        f"RATE_LIMIT_{role}": "10000000/minute"
+        for role in ("CUSTOMER", "AGENT", "ADMIN", "ANONYMOUS", "FAILED_AUTH")
+    },
 }
 FAST_ENDPOINTS = ("/crm", "/chat", "/warehouse")
 TICKET_BODY = json.dumps(
@@ -369,12 +375,12 @@ def measure_large_database(plan: Plan, directory: Path, rows: list[Row]) -> None
                                  target="p95 ≤ 20 ms"))  # fmt: skip
         for words in (["password"], ["refund", "subscription"]):
             query = "+".join(words)
-            found = _sequential(api.base_url, f"/search?q={query}", key, plan.query_seconds)
+            found = _sequential(api.base_url, f"/search?query={query}", key, plan.query_seconds)
             like = baselines.like_search_seconds(database_path, words, repeat=5)
             like_ms = statistics.median(like) * 1000
             rows.append(
                 Row(
-                    measurement=f"GET /search?q={query}, {n} tickets: p95",
+                    measurement=f"GET /search?query={query}, {n} tickets: p95",
                     value=found.p95_ms,
                     unit="ms",
                     baseline=like_ms,

@@ -6,6 +6,7 @@ import json
 from functools import lru_cache
 from typing import Annotated, Literal
 
+from limits import parse as parse_rate_limit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -73,6 +74,23 @@ class Settings(BaseSettings):
     notifier_poll_seconds: float = Field(default=0.5, gt=0)
     notifier_group: str = "notifier"
 
+    # Rate limits ("limits" syntax: "600/minute", "10/second"), counted in Redis per API key by
+    # its user's role, and per client address for requests without a known valid key. 401s from
+    # one address count against RATE_LIMIT_FAILED_AUTH: past it the address gets 429 (keys that
+    # authenticated recently still pass). Without Redis nothing is limited.
+    rate_limit_enabled: bool = True
+    rate_limit_customer: str = "300/minute"
+    rate_limit_agent: str = "1200/minute"
+    rate_limit_admin: str = "1200/minute"
+    rate_limit_anonymous: str = "60/minute"
+    rate_limit_failed_auth: str = "10/minute"
+    # A slow Redis must not slow every request: give up after this, and leave Redis alone for
+    # the pause before trying again.
+    rate_limit_redis_timeout_seconds: float = Field(default=0.25, gt=0)
+    rate_limit_pause_after_failure_seconds: float = Field(default=2.0, ge=0)
+    # Behind a TLS-terminating proxy: send Strict-Transport-Security with this max-age; 0 = off.
+    hsts_max_age_seconds: int = Field(default=0, ge=0)
+
     @field_validator("cors_origins", "webhook_retry_schedule_seconds", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
@@ -82,6 +100,22 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator(
+        "rate_limit_customer",
+        "rate_limit_agent",
+        "rate_limit_admin",
+        "rate_limit_anonymous",
+        "rate_limit_failed_auth",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        """Refuse at start what the `limits` library cannot parse."""
+        try:
+            parse_rate_limit(value)
+        except ValueError as exc:
+            raise ValueError(f"expected a rate like '600/minute': {exc}") from exc
         return value
 
     @property

@@ -27,6 +27,11 @@ _REDIS = RedisServer(port=free_port(), directory=_DATA_DIR / "redis")
 os.environ["DATABASE_URL"] = new_database_url(_DATA_DIR)
 os.environ["REDIS_URL"] = _REDIS.url
 os.environ.setdefault("SQLITE_BUSY_TIMEOUT_MS", "30000")
+# The suite creates thousands of tickets and hundreds of 401s from one address within minutes:
+# limits stay on (every request goes through the check) but out of reach. The rate limit tests
+# start their own servers with small limits.
+for _limit in ("CUSTOMER", "AGENT", "ADMIN", "ANONYMOUS", "FAILED_AUTH"):
+    os.environ.setdefault(f"RATE_LIMIT_{_limit}", "1000000/minute")
 
 from services.api.auth.keys import create_api_key  # noqa: E402
 from services.api.seed import seed_sample_data  # noqa: E402

@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from services.api.api_keys.router import router as api_keys_router
 from services.api.articles.router import router as articles_router
 from services.api.articles.router import ticket_router as ticket_articles_router
 from services.api.comments.router import router as comments_router
+from services.api.cors import ListedOriginsCORS
 from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
 from services.api.mcp.server import create_mcp_endpoint
@@ -20,10 +20,12 @@ from services.api.metrics import router as metrics_router
 from services.api.middleware import BodySizeLimit, UnhandledErrors
 from services.api.openapi import problem_openapi
 from services.api.publishing import BackgroundPublisher
+from services.api.rate_limits.middleware import RateLimiter, RateLimitMiddleware
 from services.api.reference.router import router as reference_router
 from services.api.request_ids import RequestIds
 from services.api.routing.router import router as routing_router
 from services.api.search.router import router as search_router
+from services.api.security_headers import SecurityHeaders
 from services.api.stats.router import router as stats_router
 from services.api.tickets.escalation_router import router as escalation_router
 from services.api.tickets.router import router as tickets_router
@@ -64,16 +66,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(UnhandledErrors)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
+    # Before the body is read: a client past its limit costs a Redis round trip, no parsing.
+    # Inside CORS, so a browser can read a 429.
+    app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(settings))
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ListedOriginsCORS,
             allow_origins=settings.cors_origins,
             # A wildcard origin must not be combined with credentials.
             allow_credentials="*" not in settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["ETag", "Location", "Idempotent-Replayed", "X-Request-ID"],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "Idempotent-Replayed",
+                "X-Request-ID",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+                "Retry-After",
+            ],
         )
+    # Outside CORS: preflight answers carry the security headers too.
+    app.add_middleware(SecurityHeaders, settings=settings)
     # Outermost (added last): every answer, errors and refusals included, is counted and
     # carries its request id.
     app.add_middleware(RequestMetrics)

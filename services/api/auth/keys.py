@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.api.api_keys.usage import recorder
+from services.api.rate_limits.callers import note_authenticated
 from shared.clock import utcnow
 from shared.errors import NotFound, Unauthenticated
 from shared.models import ApiKey, User
@@ -62,4 +63,5 @@ def authenticate(session: Session, *, authorization: str | None) -> User:
     ):
         raise Unauthenticated("the API key is unknown, revoked, expired or its user is inactive")
     recorder.note(key_id=api_key.id, last_used_at=api_key.last_used_at, now=now)
+    note_authenticated(api_key_id=api_key.id, role=api_key.user.role.value)
     return api_key.user

@@ -10,6 +10,7 @@ from shared.clock import utcnow
 from shared.db import new_session
 from shared.publishing import outbox_backlog
 from shared.redis_client import get_redis
+from shared.settings import get_settings
 
 router = APIRouter(tags=["health"])
 
@@ -48,12 +49,15 @@ def ready() -> JSONResponse:
     succeed, their events wait in the outbox)."""
     database = _check_database()
     redis = _check_redis()
+    limits_enabled = get_settings().rate_limit_enabled
     body: dict[str, Any] = {
         "status": "ready" if database["ok"] and redis["ok"] else "degraded",
         "degraded": not redis["ok"],
         "database": {key: value for key, value in database.items() if key != "outbox"},
         "redis": redis,
         "outbox": database.get("outbox"),
+        # Limits are counted in Redis: without it every request passes unlimited.
+        "rate_limits": {"enabled": limits_enabled, "enforced": limits_enabled and redis["ok"]},
     }
     if not database["ok"]:
         body["status"] = "unavailable"
