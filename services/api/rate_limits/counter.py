@@ -103,19 +103,23 @@ class RequestCounter:
         return Window(item.amount, used, _seconds_until(window_end))
 
     async def peek(self, item: RateLimitItem, *identifiers: str) -> Window | None:
-        """The counter's state without counting; None when Redis cannot say."""
+        """The counter's state without counting; None when Redis cannot say. The window's end
+        is only looked up once the limit is reached (the only time anyone is told)."""
         if not self.available:
             return None
         key = item.key_for(*identifiers)
         try:
             storage = self._storage_for_loop()
             used = await storage.get(key)
-            window_end = await self._window_end(storage, key, first=False, item=item)
+            reset_seconds = item.get_expiry()  # at most; exact below when it will be shown
+            if used >= item.amount:
+                window_end = await self._window_end(storage, key, first=False, item=item)
+                reset_seconds = _seconds_until(window_end)
         except (StorageError, RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
             return None
         self._succeeded()
-        return Window(item.amount, used, _seconds_until(window_end))
+        return Window(item.amount, used, reset_seconds)
 
     async def _window_end(
         self, storage: RedisStorage, key: str, *, first: bool, item: RateLimitItem
