@@ -200,6 +200,32 @@ def test_every_key_has_its_own_counter(
     assert _limit_headers(answer)[:2] == (5, 4)
 
 
+def test_mcp_requests_count_against_their_key(
+    limited_server: ApiServer,
+    limits_redis: RedisServer,
+    api_keys: dict[str, str],
+    clients_of: dict[tuple[str, str], httpx.Client],
+) -> None:
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"},
+        },
+    }
+    headers = {"Accept": "application/json, text/event-stream"}
+    _flush(limits_redis)
+    with _client(limited_server, api_keys["other_agent"], address="127.0.0.8") as mcp:
+        first = mcp.post("/mcp", json=initialize, headers=headers)  # learns the key
+        second = mcp.post("/mcp", json=initialize, headers=headers)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert _limit_headers(first)[:2] == (4, 3)  # the address's count, before the key is known
+    assert _limit_headers(second)[:2] == (8, 7)  # the agent's own
+
+
 def test_requests_without_a_key_are_limited_per_address(
     limited_server: ApiServer,
     limits_redis: RedisServer,
