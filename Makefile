@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install run test test-postgres lint format clean bench bench-quick wrk up up-postgres down logs scale-workers
+.PHONY: install run test test-postgres lint format clean bench bench-quick soak wrk up up-postgres down logs scale-workers
 
 install: $(VENV)/.installed
 
@@ -49,6 +49,12 @@ bench: install wrk
 # The same, smaller (10,000 generated tickets, 3-5 s per figure): under 3 minutes.
 bench-quick: install wrk
 	$(BIN)/python -m bench.run --quick
+
+# The whole system under traffic while processes are killed and Redis is stopped, then a check
+# that nothing was lost (soak/run.py); CI runs `make soak SOAK_SECONDS=60`.
+SOAK_SECONDS ?= 300
+soak: install
+	$(BIN)/python -m soak --seconds $(SOAK_SECONDS)
 
 wrk:
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } \
