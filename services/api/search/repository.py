@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, column, func, literal_column, select, table
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import True_
 
 from services.api.search.query import SearchTerm, to_fts5, to_tsquery
 from services.api.search.schemas import SearchParams
@@ -39,7 +40,7 @@ def _page(
     session: Session,
     ranked: Select[Any],
     count: Select[Any],
-    order: Any,
+    order: tuple[Any, ...],
     params: SearchParams,
     marks: Any,
 ) -> tuple[list[Hit], int]:
@@ -47,7 +48,7 @@ def _page(
     snippet and highlighted title (`marks(ids)`). Ranking 20,000 matches is cheap; building
     20,000 snippets and ticket rows only to keep twenty is not."""
     total = session.scalar(apply_filters(count, params)) or 0
-    page = apply_filters(ranked, params).order_by(order, Ticket.id.desc())
+    page = apply_filters(ranked, params).order_by(*order)
     top = session.execute(page.limit(params.limit).offset(params.offset)).all()
     ids = [ticket_id for ticket_id, _score in top]
     tickets = {
@@ -59,6 +60,7 @@ def _page(
     return [
         (tickets[ticket_id], float(score), *snippets.get(ticket_id, ("", "")))
         for ticket_id, score in top
+        if ticket_id in tickets  # an index entry outliving its ticket names nothing
     ], total
 
 
@@ -66,8 +68,15 @@ def _sqlite(
     session: Session, terms: list[SearchTerm], visible: ColumnElement[bool], params: SearchParams
 ) -> tuple[list[Hit], int]:
     match = _FTS_NAME.op("MATCH")(to_fts5(terms))
+    # Staff with no filter see every match: counting and ranking then need only the index, not
+    # a join to tickets for each of possibly tens of thousands of matches.
+    index_only = (
+        isinstance(visible, True_) and apply_filters(select(Ticket.id), params).whereclause is None
+    )
 
     def matching(query: Select[Any]) -> Select[Any]:
+        if index_only:
+            return query.select_from(_FTS).where(match)
         return query.select_from(_FTS).join(Ticket, Ticket.id == _FTS.c.rowid).where(match, visible)
 
     def marks(ids: list[int]) -> Any:
@@ -77,8 +86,15 @@ def _sqlite(
             .where(match, _FTS.c.rowid.in_(ids))
         )
 
-    ranked = matching(select(Ticket.id, (-_FTS_RANK).label("score")))
-    return _page(session, ranked, matching(select(func.count())), _FTS_RANK, params, marks)
+    ranked = matching(select(_FTS.c.rowid, (-_FTS_RANK).label("score")))
+    return _page(
+        session,
+        ranked,
+        matching(select(func.count())),
+        (_FTS_RANK, _FTS.c.rowid.desc()),
+        params,
+        marks,
+    )
 
 
 def _postgres(
@@ -103,7 +119,14 @@ def _postgres(
         )
 
     ranked = matching(select(Ticket.id, rank.label("score")))
-    return _page(session, ranked, matching(select(func.count())), rank.desc(), params, marks)
+    return _page(
+        session,
+        ranked,
+        matching(select(func.count())),
+        (rank.desc(), Ticket.id.desc()),
+        params,
+        marks,
+    )
 
 
 def search(
