@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -251,7 +252,7 @@ def backup(
     settings = _settings()
     started = time.monotonic()
     try:
-        with typer.progressbar(length=1, label="backing up") as bar:
+        with typer.progressbar(length=1, label="backing up", file=sys.stderr) as bar:
 
             def progress(done: int, total: int) -> None:
                 bar.length = total

@@ -33,7 +33,11 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiS
 
 # The document the server serves at /openapi.json, built by the same code; requests go to the
 # server's URL. (Loading it through a fixture is broken between schemathesis and pytest 9.)
-schema = schemathesis.openapi.from_dict(create_app().openapi())
+# Except revoking API keys: the fuzzer would revoke its own key (id 1) and see only 401s from
+# then on (revocation has its own tests in test_api_keys.py).
+schema = schemathesis.openapi.from_dict(create_app().openapi()).exclude(
+    method="DELETE", path="/api-keys/{key_id}"
+)
 
 
 @schema.parametrize()

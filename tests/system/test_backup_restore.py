@@ -208,7 +208,10 @@ def _revision(path: Path) -> str:
 def test_a_backup_from_an_older_version_is_migrated_when_restored(tmp_path: Path) -> None:
     old = tmp_path / "old.db"
     command.upgrade(alembic_config(f"sqlite:///{old}"), "4b0751a2e9d1")
-    ticketing("backup", str(tmp_path / "old-backup.db"), env={"DATABASE_URL": f"sqlite:///{old}"})
+    output = ticketing(
+        "backup", str(tmp_path / "old-backup.db"), env={"DATABASE_URL": f"sqlite:///{old}"}
+    )
+    assert output == "", "stdout stays free for scripts; messages go to stderr"
     assert _revision(tmp_path / "old-backup.db") == "4b0751a2e9d1"
 
     target = tmp_path / "restored" / "tickets.db"
