@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from services.api.dependencies import CurrentUser, DbSession
+from services.api.responses import json_response
 from services.api.schemas import Page
 from services.api.search import service
 from services.api.search.schemas import SearchHit, SearchParams
@@ -15,7 +16,7 @@ router = APIRouter(tags=["search"])
 @router.get("/search", response_model=Page[SearchHit])
 def search(
     session: DbSession, viewer: CurrentUser, params: Annotated[SearchParams, Query()]
-) -> Page[SearchHit]:
+) -> Response:
     """Full-text search over title, description, public comments and tags, best match first."""
     hits, total = service.search_tickets(session, viewer=viewer, params=params)
-    return Page(items=hits, total=total, limit=params.limit, offset=params.offset)
+    return json_response(Page(items=hits, total=total, limit=params.limit, offset=params.offset))

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from services.api.dependencies import ActingUser, CurrentUser, DbSession
 from services.api.idempotency import respond_once
+from services.api.responses import json_response
 from services.api.schemas import Page
 from services.api.tickets import service
 from services.api.tickets.schemas import HistoryOut, TicketCreate, TicketFilters, TicketUpdate
@@ -80,9 +81,7 @@ def get_ticket(ticket_ref: TicketRef, session: DbSession, viewer: CurrentUser) -
     """Get a ticket by id or number (TKT-001), with names, tags and SLA state."""
     ticket = service.get_visible_ticket(session, viewer=viewer, ref=ticket_ref)
     view = service.render(session, ticket, viewer=viewer)
-    # Serialized here, once, by pydantic-core: the most read answer skips FastAPI's second
-    # validation of a model that is valid by construction.
-    return Response(view.model_dump_json(), media_type="application/json", headers=_etag(view))
+    return json_response(view, headers=_etag(view))
 
 
 def _update(
