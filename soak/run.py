@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -190,9 +191,9 @@ class Soak:
         finally:
             faults.end()
         traffic_seconds = time.monotonic() - started
-        logger.info("traffic done (%d requests); waiting for every process and the drain",
+        logger.info("traffic done (%d operations); waiting for every process and the drain",
                     traffic.sent)  # fmt: skip
-        wait_until(supervisor.all_running, timeout=90, interval=0.5, what="every process up")
+        all_up = _within(90, supervisor.all_running)
         drained_in, left = checks.wait_for_drain(engine, self.redis.client(),
                                                  timeout=self.args.drain_timeout)  # fmt: skip
         memory_at_end = self.memory()
@@ -204,12 +205,13 @@ class Soak:
         ledger = traffic.ledger
         reports = {endpoint: receiver.report() for endpoint, receiver in self.receivers.items()}
         names = {endpoint: receiver.name for endpoint, receiver in self.receivers.items()}
+        restarted = {f.target for f in faults.done} | set(supervisor.crashes)
         rows = [
             _info("traffic", f"{traffic.sent} operations in {traffic_seconds:.0f} s",
                   _answers(ledger)),  # fmt: skip
             _info("faults", f"{len(faults.done)}", "; ".join(
                 f"{f.at:.0f} s {f.target} (back in {f.took:.1f} s)" for f in faults.done)),
-            _info("restarts after a crash (supervisor)",
+            Check("restarts after a crash (supervisor); every process up at the end", all_up,
                   f"{sum(len(c) for c in supervisor.crashes.values())}",
                   "; ".join(f"{name}: exit codes {codes}"
                             for name, codes in supervisor.crashes.items())),
@@ -223,12 +225,12 @@ class Soak:
             checks.search_matches(engine),
             self._server_errors(ledger),
             _info("connection errors (api killed or restarting)",
-                  f"{sum(n for (_op, outcome), n in ledger.answers.items() if outcome == 'connection error')}",  # noqa: E501
+                  f"{ledger.connection_errors()}",
                   f"creates/comments retried {ledger.retried}, of which {ledger.replays} "
                   "answered from the Idempotency-Key"),
             *(
                 _memory(name, memory_at_start[name], memory_at_end[name],
-                        restarted=name in _restarted(faults, supervisor))
+                        restarted=name in restarted)
                 for name in memory_at_start
             ),
         ]  # fmt: skip
@@ -261,8 +263,13 @@ def _memory(name: str, start: float, end: float, *, restarted: bool) -> Check:
                  detail)  # fmt: skip
 
 
-def _restarted(faults: FaultLoop, supervisor: Supervisor) -> set[str]:
-    return {f.target for f in faults.done} | set(supervisor.crashes)
+def _within(seconds: float, predicate: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def main() -> None:

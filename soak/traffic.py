@@ -45,6 +45,9 @@ class Ledger:
     replays: int = 0  # creates/comments whose retry got the first answer back
     retried: int = 0
 
+    def connection_errors(self) -> int:
+        return sum(n for (_op, outcome), n in self.answers.items() if outcome == "connection error")
+
     def note(self, operation: str, response: httpx.Response | None) -> None:
         if response is None:
             self.answers[(operation, "connection error")] += 1
