@@ -69,11 +69,12 @@ class OutboxPublisher:
             published = 0
             while True:
                 rows = self._unpublished(min_age=min_age, limit=batch_size)
-                if not rows:
+                if rows:
+                    self._send(rows)
+                    self._mark_published([row.id for row in rows])
+                    published += len(rows)
+                if len(rows) < batch_size:  # that was the last of them: no second look
                     return published
-                self._send(rows)
-                self._mark_published([row.id for row in rows])
-                published += len(rows)
                 self.redis.pexpire(PUBLISHER_LOCK, _LOCK_TTL_MS)
         finally:
             self.redis.eval(_RELEASE_IF_OURS, 1, PUBLISHER_LOCK, token)
