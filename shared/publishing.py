@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from celery import Celery
 from redis import Redis
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 
 from shared import tasks
 from shared.clock import utcnow
@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 PUBLISHER_LOCK = "outbox:publisher-lock"
 _LOCK_TTL_MS = 15_000
 _TASK_BATCH = 50
+# id, event_id, event_type, ticket_id, payload
+_Outgoing = tuple[int, str, str, int | None, str]
 _RELEASE_IF_OURS = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -79,14 +81,21 @@ class OutboxPublisher:
         finally:
             self.redis.eval(_RELEASE_IF_OURS, 1, PUBLISHER_LOCK, token)
 
-    def _unpublished(self, *, min_age: timedelta, limit: int) -> list[OutboxEvent]:
-        query = select(OutboxEvent).where(OutboxEvent.published_at.is_(None))
+    def _unpublished(self, *, min_age: timedelta, limit: int) -> list[Row[_Outgoing]]:
+        # Plain rows, not ORM objects: this runs for nearly every commit under load.
+        query = select(
+            OutboxEvent.id,
+            OutboxEvent.event_id,
+            OutboxEvent.event_type,
+            OutboxEvent.ticket_id,
+            OutboxEvent.payload,
+        ).where(OutboxEvent.published_at.is_(None))
         if min_age > timedelta(0):
             query = query.where(OutboxEvent.created_at <= utcnow() - min_age)
         with session_scope(write=False) as session:
-            return list(session.scalars(query.order_by(OutboxEvent.id).limit(limit)))
+            return list(session.execute(query.order_by(OutboxEvent.id).limit(limit)))
 
-    def _send(self, rows: list[OutboxEvent]) -> None:
+    def _send(self, rows: list[Row[_Outgoing]]) -> None:
         pipe = self.redis.pipeline(transaction=False)
         for row in rows:
             fields = {
