@@ -56,8 +56,10 @@ SOAK_SECONDS ?= 300
 soak: install
 	$(BIN)/python -m soak --seconds $(SOAK_SECONDS)
 
+# wrk from Debian, installed when missing and we may (root); otherwise say how.
 wrk:
-	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } \
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && { apt-get install -y -qq wrk >/dev/null 2>&1 \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }; }; } \
 		|| { echo "wrk is missing: sudo apt-get install wrk"; exit 1; }
 
 # The whole system in containers (docker-compose.yml; see .env.example). With COMPOSE_FILE set in
