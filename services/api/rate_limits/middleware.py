@@ -31,6 +31,14 @@ class RateLimits:
     anonymous: RateLimitItem
     failed_auth: RateLimitItem
 
+    @property
+    def unverified_key(self) -> RateLimitItem:
+        """A request with a key this process has not seen authenticate yet (after a restart,
+        every key): counted as its address, at the most generous role's rate, so a busy
+        client is not refused a burst of 429s while its key becomes known. Guessed keys are
+        stopped by the failed-authentication limit."""
+        return max(self.by_role.values(), key=lambda item: item.amount / item.get_expiry())
+
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimits:
         return cls(
@@ -114,8 +122,9 @@ class RateLimitMiddleware:
         else:
             # Not known to be valid: counted as its address, and refused while the address is
             # past its failed-authentication limit.
+            per_address = limits.anonymous if key_hash is None else limits.unverified_key
             window, failures = await asyncio.gather(
-                limiter.counter.hit(limits.anonymous, "address", address),
+                limiter.counter.hit(per_address, "address", address),
                 limiter.counter.peek(limits.failed_auth, "failed-auth", address),
             )
             if failures is not None and failures.used >= failures.limit:
