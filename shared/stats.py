@@ -33,9 +33,17 @@ def _counts(
     return dict(session.execute(query).all())
 
 
+def _seconds_between(session: Session, start: Any, end: Any) -> ColumnElement[Any]:
+    """`end - start` in seconds, computed by the database: turning 100,000 pairs of rows into
+    Python datetimes took most of a full recompute."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", end - start)
+    return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+
 def _durations(session: Session, start: Any, end: Any) -> dict[str, Any]:
-    rows = session.execute(select(start, end).where(end.is_not(None))).all()
-    seconds = [(finished - started).total_seconds() for started, finished in rows]
+    elapsed = _seconds_between(session, start, end)
+    seconds = [float(value) for value in session.scalars(select(elapsed).where(end.is_not(None)))]
     return {
         "count": len(seconds),
         "mean_seconds": round(statistics.fmean(seconds), 1) if seconds else None,
