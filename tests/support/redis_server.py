@@ -14,6 +14,9 @@ from tests.support.processes import wait_until
 
 
 class RedisServer:
+    # Nothing on disk by default: a restart is a Redis that lost everything (a fault of its own).
+    append_only = False
+
     def __init__(self, *, port: int, directory: Path) -> None:
         self.port = port
         self.directory = directory
@@ -43,7 +46,7 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.append_only else "no",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -55,7 +58,7 @@ class RedisServer:
             except RedisError:
                 return False
 
-        wait_until(answers, timeout=15, what=f"redis-server on port {self.port}")
+        wait_until(answers, timeout=30, what=f"redis-server on port {self.port}")
 
     def stop(self, *, sig: int = signal.SIGTERM) -> None:
         if self.process is not None and self.process.poll() is None:
