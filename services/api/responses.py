@@ -21,3 +21,8 @@ def json_response(
         media_type="application/json",
         headers=headers,
     )
+
+
+def etag(version: int) -> dict[str, str]:
+    """The ETag header of a versioned row; `If-Match` sends it back."""
+    return {"ETag": f'"{version}"'}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, update
+from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session
 
 from shared.models import Ticket
@@ -21,7 +21,7 @@ def test_response_and_resolution_times_are_exact_means_and_medians(tmp_path: Pat
     # The seed's tickets get known times: first replies after 1, 2, 3, … hours, resolutions
     # after 10, 20, … hours for the first three only.
     with Session(engine) as session:
-        ids = sorted(session.scalars(Ticket.__table__.select().with_only_columns(Ticket.id)))
+        ids = list(session.scalars(select(Ticket.id).order_by(Ticket.id)))
         for n, ticket_id in enumerate(ids, start=1):
             session.execute(
                 update(Ticket)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from services.api.articles import links, service
 from services.api.articles.schemas import (
@@ -19,31 +19,11 @@ from services.api.articles.schemas import (
 from services.api.articles.views import article_out
 from services.api.dependencies import ActingUser, CurrentUser, DbSession
 from services.api.idempotency import respond_once
-from services.api.schemas import Page, PathId
+from services.api.responses import etag
+from services.api.schemas import IdempotencyKeyHeader, IfMatchHeader, Page, PathId
 
 router = APIRouter(prefix="/articles", tags=["knowledge base"])
 ticket_router = APIRouter(prefix="/tickets/{ticket_ref}", tags=["knowledge base"])
-
-IfMatchHeader = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        max_length=200,
-        description="The ETag last read; a stale one gets 412 and changes nothing.",
-    ),
-]
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=255,
-        description="A retry with the same key and body returns the first response.",
-    ),
-]
-
-
-def _etag(article: ArticleOut) -> dict[str, str]:
-    return {"ETag": f'"{article.version}"'}
 
 
 @router.get("", response_model=Page[ArticleOut])
@@ -80,7 +60,7 @@ def create_article(
 
     def create() -> tuple[ArticleOut, dict[str, str]]:
         out = article_out(service.create_article(session, actor=actor, request=body))
-        return out, {**_etag(out), "Location": f"/articles/{out.id}"}
+        return out, {**etag(out.version), "Location": f"/articles/{out.id}"}
 
     return respond_once(
         session,
@@ -100,7 +80,7 @@ def get_article(
     """Get an article (a draft is not found for customers)."""
     article = service.get_visible_article(session, viewer=viewer, article_id=article_id)
     out = article_out(article)
-    response.headers.update(_etag(out))
+    response.headers.update(etag(out.version))
     return out
 
 
@@ -118,7 +98,7 @@ def update_article(
         session, actor=actor, article_id=article_id, request=body, if_match=if_match
     )
     out = article_out(article)
-    response.headers.update(_etag(out))
+    response.headers.update(etag(out.version))
     return out
 
 

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Response, status
 
 from services.api.comments import service
 from services.api.comments.schemas import CommentCreate, CommentOut
 from services.api.dependencies import ActingUser, CurrentUser, DbSession
 from services.api.idempotency import respond_once
+from services.api.schemas import IdempotencyKeyHeader
 
 router = APIRouter(prefix="/tickets/{ticket_ref}/comments", tags=["comments"])
 
@@ -24,14 +23,7 @@ def add_comment(
     body: CommentCreate,
     session: DbSession,
     actor: ActingUser,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=255,
-            description="A retry with the same key and body returns the first response.",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Comment on a ticket; `internal: true` makes an agents-only note."""
     return respond_once(

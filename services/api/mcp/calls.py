@@ -64,6 +64,11 @@ def parse_input(model: type[Model], values: dict[str, Any]) -> Model:
         raise ToolError(invalid_input_message(error)) from error
 
 
+def if_match(expected_version: int | None) -> str | None:
+    """A tool's `expected_version` as the REST API's If-Match value."""
+    return str(expected_version) if expected_version is not None else None
+
+
 def _http_request(ctx: Context[Any]) -> Request:
     request = ctx.request_context.request
     if not isinstance(request, Request):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from services.api.comments import service as comments
 from services.api.comments.schemas import CommentBody, CommentCreate, CommentOut
-from services.api.mcp.calls import add_tool, call_as_caller, parse_input
+from services.api.mcp.calls import add_tool, call_as_caller, if_match, parse_input
 from services.api.schemas import Id, Page
 from services.api.search import service as search
 from services.api.search.schemas import SearchHit, SearchParams
@@ -273,11 +273,14 @@ async def _update(
     ctx: Context, ticket: int | str, fields: dict[str, Any], expected_version: int | None
 ) -> TicketView:
     request = parse_input(TicketUpdate, fields)
-    if_match = str(expected_version) if expected_version is not None else None
 
     def work(session: Session, caller: User) -> TicketView:
         updated = tickets.update_ticket(
-            session, actor=caller, ref=str(ticket), request=request, if_match=if_match
+            session,
+            actor=caller,
+            ref=str(ticket),
+            request=request,
+            if_match=if_match(expected_version),
         )
         return tickets.render(session, updated, viewer=caller)
 

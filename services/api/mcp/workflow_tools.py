@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from services.api.articles import links
 from services.api.articles.schemas import ArticleHit, LinkedArticle, SuggestionParams
-from services.api.mcp.calls import add_tool, call_as_caller, parse_input
+from services.api.mcp.calls import add_tool, call_as_caller, if_match, parse_input
 from services.api.mcp.ticket_tools import ExpectedVersion, TicketRef
 from services.api.schemas import Id
 from services.api.tickets import escalation
@@ -46,11 +46,14 @@ async def escalate_ticket(
     internal comment and records the escalation. Fails if a human already holds the ticket or
     it is closed. `escalated_to` is null when no human in the pool is available."""
     request = parse_input(EscalationRequest, {"reason": reason, "priority_id": priority_id})
-    if_match = str(expected_version) if expected_version is not None else None
 
     def work(session: Session, caller: User) -> EscalationOut:
         outcome = escalation.escalate_ticket(
-            session, actor=caller, ref=str(ticket), request=request, if_match=if_match
+            session,
+            actor=caller,
+            ref=str(ticket),
+            request=request,
+            if_match=if_match(expected_version),
         )
         return escalation.escalation_out(session, outcome, viewer=caller)
 

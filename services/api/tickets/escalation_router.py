@@ -4,9 +4,11 @@ from fastapi import APIRouter, Response, status
 
 from services.api.dependencies import ActingUser, DbSession
 from services.api.idempotency import respond_once
+from services.api.responses import etag
+from services.api.schemas import IdempotencyKeyHeader, IfMatchHeader
 from services.api.tickets import escalation
 from services.api.tickets.escalation_schemas import EscalationOut, EscalationRequest
-from services.api.tickets.router import IdempotencyKeyHeader, IfMatchHeader, TicketRef
+from services.api.tickets.router import TicketRef
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 
@@ -31,7 +33,7 @@ def escalate_ticket(
             session, actor=actor, ref=ticket_ref, request=body, if_match=if_match
         )
         out = escalation.escalation_out(session, outcome, viewer=actor)
-        return out, {"ETag": f'"{out.ticket.version}"'}
+        return out, etag(out.ticket.version)
 
     return respond_once(
         session,

@@ -2,48 +2,28 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from services.api.dependencies import ActingUser, CurrentUser, DbSession
 from services.api.idempotency import respond_once
-from services.api.responses import json_response
-from services.api.schemas import Page
+from services.api.responses import etag, json_response
+from services.api.schemas import IdempotencyKeyHeader, IfMatchHeader, Page
 from services.api.tickets import service
 from services.api.tickets.schemas import HistoryOut, TicketCreate, TicketFilters, TicketUpdate
 from shared.ticket_view import TicketView
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=255,
-        description="A retry with the same key and body returns the first response.",
-    ),
-]
-IfMatchHeader = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        max_length=200,
-        description="The ETag last read; a stale one gets 412 and changes nothing.",
-    ),
-]
 TicketRef = Annotated[str, "a numeric id or a TKT- number"]
-
-
-def _etag(view: TicketView) -> dict[str, str]:
-    return {"ETag": f'"{view.version}"'}
 
 
 @router.get("", response_model=Page[TicketView])
 def list_tickets(
     session: DbSession, viewer: CurrentUser, filters: Annotated[TicketFilters, Query()]
-) -> Page[TicketView]:
+) -> Response:
     """List the tickets the caller may see, filtered, sorted and paginated."""
     items, total = service.list_tickets(session, viewer=viewer, filters=filters)
-    return Page(items=items, total=total, limit=filters.limit, offset=filters.offset)
+    return json_response(Page(items=items, total=total, limit=filters.limit, offset=filters.offset))
 
 
 @router.post(
@@ -63,7 +43,7 @@ def create_ticket(
     def create() -> tuple[TicketView, dict[str, str]]:
         ticket = service.create_ticket(session, actor=actor, request=body)
         view = service.render(session, ticket, viewer=actor, comment_count=0)
-        return view, {**_etag(view), "Location": f"/tickets/{view.id}"}
+        return view, {**etag(view.version), "Location": f"/tickets/{view.id}"}
 
     return respond_once(
         session,
@@ -81,7 +61,7 @@ def get_ticket(ticket_ref: TicketRef, session: DbSession, viewer: CurrentUser) -
     """Get a ticket by id or number (TKT-001), with names, tags and SLA state."""
     ticket = service.get_visible_ticket(session, viewer=viewer, ref=ticket_ref)
     view = service.render(session, ticket, viewer=viewer)
-    return json_response(view, headers=_etag(view))
+    return json_response(view, headers=etag(view.version))
 
 
 def _update(
@@ -96,7 +76,7 @@ def _update(
         session, actor=actor, ref=ticket_ref, request=body, if_match=if_match
     )
     view = service.render(session, ticket, viewer=actor)
-    response.headers.update(_etag(view))
+    response.headers.update(etag(view.version))
     return view
 
 
