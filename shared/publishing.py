@@ -19,9 +19,9 @@ from sqlalchemy import Row, func, select, update
 
 from shared import tasks
 from shared.clock import utcnow
-from shared.db import session_scope
 from shared.models import OutboxEvent
 from shared.settings import Settings
+from shared.unit_of_work import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class Backlog:
 
 
 def outbox_backlog() -> Backlog:
-    with session_scope(write=False) as session:
+    with transaction(write=False) as session:
         count, oldest = session.execute(
             select(func.count(), func.min(OutboxEvent.created_at)).where(
                 OutboxEvent.published_at.is_(None)
@@ -92,7 +92,7 @@ class OutboxPublisher:
         ).where(OutboxEvent.published_at.is_(None))
         if min_age > timedelta(0):
             query = query.where(OutboxEvent.created_at <= utcnow() - min_age)
-        with session_scope(write=False) as session:
+        with transaction(write=False) as session:
             return list(session.execute(query.order_by(OutboxEvent.id).limit(limit)))
 
     def _send(self, rows: list[Row[_Outgoing]]) -> None:
@@ -117,7 +117,7 @@ class OutboxPublisher:
 
     @staticmethod
     def _mark_published(ids: list[int]) -> None:
-        with session_scope() as session:
+        with transaction() as session:
             session.execute(
                 update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(published_at=utcnow())
             )

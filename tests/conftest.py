@@ -35,8 +35,8 @@ for _limit in ("CUSTOMER", "AGENT", "ADMIN", "ANONYMOUS", "FAILED_AUTH"):
 
 from services.api.auth.keys import create_api_key  # noqa: E402
 from services.api.seed import seed_sample_data  # noqa: E402
-from shared.db import session_scope  # noqa: E402
 from shared.migrate import upgrade_to_head  # noqa: E402
+from shared.unit_of_work import transaction  # noqa: E402
 
 SAMPLE_EMAILS = {
     "customer": "john.doe@example.com",
@@ -63,7 +63,7 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture(scope="session")
 def seeded_database(database_url: str) -> str:
     upgrade_to_head(database_url)
-    with session_scope() as session:
+    with transaction() as session:
         seed_sample_data(session)
     return database_url
 
@@ -79,7 +79,7 @@ def api_server(seeded_database: str) -> Iterator[ApiServer]:
 def api_keys(seeded_database: str) -> dict[str, str]:
     """One fresh key per sample user, by role name (see SAMPLE_EMAILS)."""
     keys = {}
-    with session_scope() as session:
+    with transaction() as session:
         for role, email in SAMPLE_EMAILS.items():
             _row, keys[role] = create_api_key(session, email=email, name=f"tests-{role}")
     return keys

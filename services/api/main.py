@@ -15,7 +15,7 @@ from services.api.cors import ListedOriginsCORS
 from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
 from services.api.mcp.server import create_mcp_endpoint
-from services.api.metrics import RequestMetrics
+from services.api.metrics import RequestMetrics, write_batch_requests
 from services.api.metrics import router as metrics_router
 from services.api.middleware import BodySizeLimit, UnhandledErrors
 from services.api.openapi import problem_openapi
@@ -35,6 +35,7 @@ from shared.celery_app import get_celery
 from shared.publishing import OutboxPublisher
 from shared.redis_client import get_redis
 from shared.settings import Settings, get_settings
+from shared.unit_of_work import Commit, on_commit
 
 DESCRIPTION = """
 Customer-support tickets over REST. Authenticate with `Authorization: Bearer <api key>`
@@ -43,15 +44,24 @@ problem details. Every change is recorded in the ticket's history and emitted as
 """
 
 
+def _after_commit(publisher: BackgroundPublisher, commit: Commit) -> None:
+    if commit.requests:
+        write_batch_requests.observe(commit.requests)
+    if commit.wrote_events:
+        publisher.wake()
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     publisher = BackgroundPublisher(
         OutboxPublisher(redis=get_redis(), celery=get_celery(), settings=get_settings())
     )
     app.state.publisher = publisher
+    stop_hearing = on_commit(lambda commit: _after_commit(publisher, commit))
     publisher.start()
     async with app.state.mcp.running():
         yield
+    stop_hearing()
     publisher.stop()
 
 

@@ -1,6 +1,6 @@
 """The API's Prometheus metrics: requests by route, their latency, and the outbox backlog.
 
-The API runs as one uvicorn process, so the numbers live in this process's registry.
+Each API process keeps its own numbers in its own registry.
 """
 
 from __future__ import annotations
@@ -42,6 +42,12 @@ ProcessCollector(registry=registry)
 PlatformCollector(registry=registry)
 GCCollector(registry=registry)
 
+write_batch_requests = Histogram(
+    "ticketing_write_batch_requests",
+    "Requests committed together in one write transaction (group commit).",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+    registry=registry,
+)
 requests_total = Counter(
     "ticketing_http_requests",
     "HTTP requests answered, by route template, method and status code.",

@@ -15,11 +15,11 @@ from services.worker import breaches, events, routing
 from services.worker.app import app
 from shared import tasks
 from shared.clock import utcnow
-from shared.db import session_scope
 from shared.publishing import OutboxPublisher
 from shared.redis_client import get_redis
 from shared.settings import get_settings
 from shared.stats import refresh_snapshot
+from shared.unit_of_work import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def _after(outcomes: list[str]) -> None:
     name=tasks.HANDLE_EVENT, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8
 )
 def handle_event(event_id: str, event_type: str, ticket_id: int | None) -> str:
-    with session_scope() as session:
+    with transaction() as session:
         outcome = _handle(session, event_id, event_type, ticket_id)
     _after([outcome])
     return "duplicate" if outcome == "duplicate" else "handled"
@@ -88,7 +88,7 @@ def handle_events(batch: list[tuple[str, str, int | None]]) -> str:
     for start in range(0, len(batch), _EVENTS_PER_TRANSACTION):
         chunk = batch[start : start + _EVENTS_PER_TRANSACTION]
         try:
-            with session_scope() as session:
+            with transaction() as session:
                 outcomes += [_handle(session, *event) for event in chunk]
         except OperationalError:
             raise
@@ -103,7 +103,7 @@ def _one_by_one(events: list[tuple[str, str, int | None]]) -> list[str]:
     outcomes = []
     for event in events:
         try:
-            with session_scope() as session:
+            with transaction() as session:
                 outcomes.append(_handle(session, *event))
         except OperationalError:
             raise
@@ -117,7 +117,7 @@ def _one_by_one(events: list[tuple[str, str, int | None]]) -> list[str]:
 )
 def refresh_stats() -> None:
     get_redis().delete(STATS_PENDING_KEY)
-    with session_scope() as session:
+    with transaction() as session:
         refresh_snapshot(session, now=utcnow())
 
 
@@ -128,7 +128,7 @@ def refresh_stats() -> None:
     max_retries=8,
 )
 def scan_sla_breaches() -> int:
-    with session_scope() as session:
+    with transaction() as session:
         breached = breaches.mark_breaches(session, now=utcnow())
     if breached:
         logger.info("SLA breached: tickets %s", breached)
@@ -155,5 +155,5 @@ def relay_outbox() -> int:
     max_retries=8,
 )
 def prune_processed_events() -> int:
-    with session_scope() as session:
+    with transaction() as session:
         return events.prune_processed_events(session, now=utcnow())

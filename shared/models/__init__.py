@@ -8,6 +8,7 @@ from shared.models.idempotency import IdempotencyKey
 from shared.models.outbox import OutboxEvent
 from shared.models.processing import ProcessedEvent, StatsSnapshot
 from shared.models.reference import BusinessCalendar, Category, PriorityLevel, Status
+from shared.models.reference_version import ReferenceVersion
 from shared.models.routing import (
     AssignmentPool,
     AssignmentPoolMember,
@@ -45,6 +46,7 @@ __all__ = [
     "OutboxEvent",
     "PriorityLevel",
     "ProcessedEvent",
+    "ReferenceVersion",
     "Role",
     "SlaPause",
     "SlaStatus",

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from services.api.auth.keys import create_api_key
-from shared.db import session_scope
+from shared.unit_of_work import transaction
 
 
 def unique(prefix: str) -> str:
@@ -49,7 +49,7 @@ def set_pool(
 @contextmanager
 def client_of(base_url: str, email: str) -> Iterator[httpx.Client]:
     """A client with a fresh API key of the user (made in-process, as the CLI does)."""
-    with session_scope() as session:
+    with transaction() as session:
         _row, key = create_api_key(session, email=email, name="tests-routing")
     with httpx.Client(
         base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30

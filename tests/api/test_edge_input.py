@@ -8,8 +8,8 @@ import httpx
 from sqlalchemy import update
 
 from shared.clock import utcnow
-from shared.db import session_scope
 from shared.models import WebhookDelivery
+from shared.unit_of_work import transaction
 from tests.helpers import problem_of
 from tests.support.processes import fresh_database_env, start_api_server, ticketing
 
@@ -67,7 +67,7 @@ def test_closing_the_last_open_status_is_refused_and_changes_nothing(tmp_path: P
 def test_redelivering_while_an_attempt_is_under_way_is_409(admin: httpx.Client) -> None:
     endpoint = admin.post("/webhooks", json={"url": "http://93.184.216.34/hooks"}).json()
     delivery = admin.post(f"/webhooks/{endpoint['id']}/test").json()
-    with session_scope() as session:
+    with transaction() as session:
         session.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id == delivery["id"])

@@ -15,7 +15,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
-from shared.db import session_scope
 from shared.models import (
     OutboxEvent,
     StatsSnapshot,
@@ -25,6 +24,7 @@ from shared.models import (
 )
 from shared.routing_stats import bot_figures
 from shared.stats import refresh_snapshot
+from shared.unit_of_work import transaction
 from tests.api.routing_support import new_category, new_user, set_pool
 from tests.helpers import new_ticket, problem_of
 
@@ -377,13 +377,13 @@ def test_webhooks_may_subscribe_to_escalations(admin: httpx.Client) -> None:
 
 
 def test_statistics_count_bot_resolutions_and_escalations(agent: httpx.Client, desk: Desk) -> None:
-    with session_scope(write=False) as session:
+    with transaction(write=False) as session:
         before = bot_figures(session)
     solved = _bot_ticket(agent, desk)
     assert agent.patch(f"/tickets/{solved['id']}", json={"status_id": 4}).status_code == 200
     _escalate(agent, _bot_ticket(agent, desk)["id"])
 
-    with session_scope(write=False) as session:
+    with transaction(write=False) as session:
         after = bot_figures(session)
 
     assert after["tickets_handled"] == before["tickets_handled"] + 2
@@ -396,13 +396,13 @@ def test_statistics_count_bot_resolutions_and_escalations(agent: httpx.Client, d
 
 def test_stats_endpoint_shows_the_bot_figures(agent: httpx.Client, desk: Desk) -> None:
     _escalate(agent, _bot_ticket(agent, desk)["id"])
-    with session_scope() as session:
+    with transaction() as session:
         snapshot_id = refresh_snapshot(session, now=utcnow()).id
     try:
         bots = agent.get("/stats").json()["bots"]
     finally:
         # Other tests expect /stats computed on the spot, not this stored snapshot.
-        with session_scope() as session:
+        with transaction() as session:
             session.execute(delete(StatsSnapshot).where(StatsSnapshot.id == snapshot_id))
 
     assert bots["escalated"] >= 1

@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.api.auth.keys import create_api_key
-from shared.db import session_scope
 from shared.models import OutboxEvent, Ticket, TicketComment, TicketHistory
 from shared.search_index import index_ticket
+from shared.unit_of_work import transaction
 from tests.api.routing_support import new_category, new_user, set_pool
 from tests.helpers import new_ticket, problem_of
 from tests.support.processes import ApiServer
@@ -192,7 +192,7 @@ def test_search_finds_a_ticket_created_through_mcp(
         )
     )
     # The worker indexes on ticket.created; here the same function runs in-process.
-    with session_scope() as session:
+    with transaction() as session:
         index_ticket(session, ticket_id=created["id"])
 
     found = ok(call(api_server, keys["agent"], "search_tickets", query=word))
@@ -338,7 +338,7 @@ def test_a_bot_escalates_a_ticket_to_a_human_of_the_pool(
     human = new_user(admin)
     set_pool(admin, category["id"], [bot["id"], human["id"]])
     ticket = new_ticket(agent, category_id=category["id"], assigned_to=bot["id"], user_id=1)
-    with session_scope() as session:
+    with transaction() as session:
         _row, bot_key = create_api_key(session, email=bot["email"], name="tests-mcp-bot")
 
     escalated = ok(

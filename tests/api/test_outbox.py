@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from shared.db import session_scope
 from shared.models import OutboxEvent, Ticket, TicketHistory
+from shared.unit_of_work import transaction
 from tests.helpers import new_ticket, problem_of
 from tests.support.databases import on_postgres
 from tests.support.processes import wait_until
@@ -35,11 +35,11 @@ POSTGRES_TRIGGER = [
 @pytest.fixture
 def failing_outbox_insert(seeded_database: str) -> Iterator[str]:
     """A trigger that makes the outbox INSERT fail for events mentioning FAILURE_MARKER."""
-    with session_scope() as session:
+    with transaction() as session:
         for statement in POSTGRES_TRIGGER if on_postgres() else SQLITE_TRIGGER:
             session.execute(text(statement))
     yield FAILURE_MARKER
-    with session_scope() as session:
+    with transaction() as session:
         session.execute(
             text("DROP TRIGGER fail_marked_outbox_insert" + (" ON outbox" if on_postgres() else ""))
         )

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.api.auth.keys import create_api_key
-from shared.db import session_scope
 from shared.models import Role, User
+from shared.unit_of_work import transaction
 from tests.helpers import problem_of
 from tests.support.processes import ApiServer
 
@@ -53,7 +53,7 @@ def key_for(api_server: ApiServer) -> Iterator[Any]:
     made: list[httpx.Client] = []
 
     def make(email: str) -> httpx.Client:
-        with session_scope() as session:
+        with transaction() as session:
             _row, key = create_api_key(session, email=email, name="tests-users")
         client = httpx.Client(
             base_url=api_server.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30

@@ -8,11 +8,11 @@ import httpx
 from sqlalchemy import select
 
 from shared.celery_app import get_celery
-from shared.db import session_scope
 from shared.models import OutboxEvent
 from shared.publishing import PUBLISHER_LOCK, OutboxPublisher
 from shared.redis_client import get_redis
 from shared.settings import get_settings
+from shared.unit_of_work import transaction
 from tests.helpers import new_ticket
 from tests.support.processes import wait_until
 from tests.support.redis_server import RedisServer
@@ -29,7 +29,7 @@ def test_publishing_appends_oldest_first_and_marks_the_rows(
     agent.patch(f"/tickets/{ticket['id']}", json={"status_id": 2, "assigned_to": 5})
 
     def rows() -> list[tuple[str, datetime | None]]:
-        with session_scope(write=False) as session:
+        with transaction(write=False) as session:
             return [
                 (event_id, published_at)
                 for event_id, published_at in session.execute(

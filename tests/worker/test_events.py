@@ -7,9 +7,9 @@ from sqlalchemy import func, select
 
 from services.worker.events import handle_ticket_event
 from shared.clock import utcnow
-from shared.db import session_scope
 from shared.events import new_event_id
 from shared.models import ProcessedEvent, Ticket
+from shared.unit_of_work import transaction
 from tests.helpers import new_ticket
 
 
@@ -17,17 +17,17 @@ def test_an_event_delivered_twice_is_handled_once(agent: httpx.Client) -> None:
     ticket = new_ticket(agent, title="Duplicate delivery", description="octarine widget")
     event_id = new_event_id()
 
-    with session_scope() as session:
+    with transaction() as session:
         first = handle_ticket_event(
             session, event_id=event_id, ticket_id=ticket["id"], now=utcnow()
         )
-    with session_scope() as session:
+    with transaction() as session:
         second = handle_ticket_event(
             session, event_id=event_id, ticket_id=ticket["id"], now=utcnow()
         )
 
     assert (first, second) == (True, False)
-    with session_scope(write=False) as session:
+    with transaction(write=False) as session:
         assert session.scalar(select(func.count()).where(ProcessedEvent.event_id == event_id)) == 1
         assert (
             session.scalar(select(Ticket.resolution_due_at).where(Ticket.id == ticket["id"]))
@@ -39,6 +39,6 @@ def test_an_event_delivered_twice_is_handled_once(agent: httpx.Client) -> None:
 
 def test_handling_leaves_the_ticket_version_alone(agent: httpx.Client) -> None:
     ticket = new_ticket(agent)
-    with session_scope() as session:
+    with transaction() as session:
         handle_ticket_event(session, event_id=new_event_id(), ticket_id=ticket["id"], now=utcnow())
     assert agent.get(f"/tickets/{ticket['id']}").json()["version"] == ticket["version"]

@@ -8,15 +8,15 @@ import pytest
 
 from services.worker.routing import route_ticket_event
 from shared.clock import utcnow
-from shared.db import session_scope
 from shared.models import AssignmentPool
 from shared.routing import auto_assign, pick_assignee
+from shared.unit_of_work import transaction
 from tests.api.routing_support import new_category, new_user, set_pool
 from tests.helpers import new_ticket
 
 
 def _route(event_type: str, ticket_id: int) -> int | None:
-    with session_scope() as session:
+    with transaction() as session:
         user = route_ticket_event(session, event_type=event_type, ticket_id=ticket_id, now=utcnow())
         return user.id if user else None
 
@@ -98,7 +98,7 @@ def test_round_robin_wraps_and_restarts_when_the_last_pick_leaves_the_pool(
     set_pool(admin, category["id"], [a, b, c])
 
     def pick() -> int | None:
-        with session_scope() as session:
+        with transaction() as session:
             chosen = pick_assignee(session, category_id=category["id"], humans_only=False)
             return chosen.assignee.id if chosen.assignee else None
 
@@ -113,9 +113,9 @@ def test_the_cursor_is_stored_with_the_pick(admin: httpx.Client, agent: httpx.Cl
     set_pool(admin, category["id"], [member["id"]])
     ticket = new_ticket(agent, category_id=category["id"])
 
-    with session_scope() as session:
+    with transaction() as session:
         auto_assign(session, ticket_id=ticket["id"], humans_only=False, now=utcnow())
-    with session_scope(write=False) as session:
+    with transaction(write=False) as session:
         pool = session.get(AssignmentPool, category["id"])
         assert pool is not None
         assert pool.last_assigned_user_id == member["id"]

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.api.api_keys.repository import record_last_use
-from shared.db import session_scope
+from shared.unit_of_work import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class KeyUseRecorder:
                 horizon = time.monotonic() - RECORD_EVERY.total_seconds()
                 self._noted = {key: at for key, at in self._noted.items() if at > horizon}
             try:
-                with session_scope() as session:
+                with transaction() as session:
                     record_last_use(session, used_at_by_key=pending)
             except SQLAlchemyError as exc:
                 # Best effort: the next use after the window records it again.

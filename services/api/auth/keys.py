@@ -14,6 +14,7 @@ from services.api.rate_limits.callers import note_authenticated
 from shared.clock import utcnow
 from shared.errors import NotFound, Unauthenticated
 from shared.models import ApiKey, User
+from shared.reference_cache import reference_cache
 
 # A recognisable prefix lets secret scanners find leaked keys.
 KEY_PREFIX = "tkt_"
@@ -53,15 +54,22 @@ def authenticate(session: Session, *, authorization: str | None) -> User:
     scheme, _, key = authorization.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthenticated("the Authorization header must be 'Bearer <key>'")
-    api_key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key.strip())))
+    version = reference_cache.current(session)
+    api_key = reference_cache.api_key(session, key_hash=hash_key(key.strip()), version=version)
     now = utcnow()
+    user = (
+        reference_cache.user(session, user_id=api_key.user_id, version=version)
+        if api_key is not None
+        else None
+    )
     if (
         api_key is None
+        or user is None
         or api_key.revoked_at is not None
         or (api_key.expires_at is not None and api_key.expires_at <= now)
-        or not api_key.user.active
+        or not user.active
     ):
         raise Unauthenticated("the API key is unknown, revoked, expired or its user is inactive")
     recorder.note(key_id=api_key.id, last_used_at=api_key.last_used_at, now=now)
-    note_authenticated(api_key_id=api_key.id, role=api_key.user.role.value)
-    return api_key.user
+    note_authenticated(api_key_id=api_key.id, role=user.role.value)
+    return user

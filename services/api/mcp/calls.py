@@ -1,10 +1,10 @@
 """How a tool call reaches the service layer: as the API key's user, in one transaction, in turn.
 
-A tool call is handled like a REST request: it waits in the event loop for its turn at the
-database (the same gate the REST routes take, so MCP and REST writes queue together on SQLite),
-runs the sync service code in a worker thread inside one transaction, resolves the caller from
-the request's bearer key in that same transaction, and wakes the outbox publisher after a commit
-that wrote events. Domain errors become tool errors carrying the problem's message.
+A tool call is handled like a REST request, through the same unit of work: a write runs in a
+savepoint of the process's batched write transaction (so MCP and REST writes queue together)
+and returns once that has committed; the sync service code runs in a worker thread and resolves
+the caller from the request's bearer key in that same transaction. Domain errors become tool
+errors carrying the problem's message.
 """
 
 from __future__ import annotations
@@ -21,11 +21,9 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from services.api.auth.keys import authenticate
-from services.api.dependencies import database_turn
-from shared.db import session_scope
 from shared.errors import DomainError
-from shared.events import wrote_events
 from shared.models import User
+from shared.unit_of_work import read_session, write_savepoint
 
 T = TypeVar("T")
 
@@ -77,36 +75,21 @@ def _http_request(ctx: Context[Any]) -> Request:
     return request
 
 
-def _run(authorization: str | None, work: Work[T], *, write: bool) -> tuple[T, bool]:
-    with session_scope(write=write) as session:
-        caller = authenticate(session, authorization=authorization)
-        result = work(session, caller)
-    return result, wrote_events(session)
-
-
 async def call_as_caller(ctx: Context[Any], work: Work[T], *, write: bool) -> T:
     """Run `work(session, caller)` for the API key that sent this tool call."""
     request = _http_request(ctx)
     authorization = request.headers.get("authorization")
+
+    def run(session: Session) -> T:
+        return work(session, authenticate(session, authorization=authorization))
+
     try:
-        async with database_turn(write=write):
-            result, published = await anyio.to_thread.run_sync(
-                lambda: _run(authorization, work, write=write)
-            )
+        async with write_savepoint() if write else read_session() as session:
+            return await anyio.to_thread.run_sync(lambda: run(session))
     except DomainError as error:
         raise ToolError(problem_message(error)) from error
     except ValidationError as error:
         raise ToolError(invalid_input_message(error)) from error
-    if published:
-        publisher = getattr(request.app.state, "publisher", None)
-        if publisher is not None:
-            publisher.wake()
-    return result
-
-
-def _read(read: Callable[[Session], T]) -> T:
-    with session_scope(write=False) as session:
-        return read(session)
 
 
 async def read_shared_data(read: Callable[[Session], T]) -> T:
@@ -115,5 +98,5 @@ async def read_shared_data(read: Callable[[Session], T]) -> T:
     For resources, which the SDK hands no request context: the HTTP gate has already
     refused requests without a valid key.
     """
-    async with database_turn(write=False):
-        return await anyio.to_thread.run_sync(lambda: _read(read))
+    async with read_session() as session:
+        return await anyio.to_thread.run_sync(lambda: read(session))

@@ -7,15 +7,9 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.api.auth.keys import authenticate
-from services.api.dependencies import database_turn
 from services.api.errors import problem
-from shared.db import session_scope
 from shared.errors import Unauthenticated
-
-
-def _check_key(authorization: str | None) -> None:
-    with session_scope(write=False) as session:
-        authenticate(session, authorization=authorization)
+from shared.unit_of_work import read_session
 
 
 class BearerKeyGate:
@@ -30,8 +24,10 @@ class BearerKeyGate:
         if scope["type"] == "http":
             authorization = Headers(scope=scope).get("authorization")
             try:
-                async with database_turn(write=False):
-                    await anyio.to_thread.run_sync(lambda: _check_key(authorization))
+                async with read_session() as session:
+                    await anyio.to_thread.run_sync(
+                        lambda: authenticate(session, authorization=authorization)
+                    )
             except Unauthenticated as error:
                 refusal = problem(
                     401, error.detail, title=error.title, headers={"WWW-Authenticate": "Bearer"}

@@ -1,0 +1,214 @@
+"""Reference data from memory: categories, priorities, statuses, users and API keys.
+
+Each process keeps what it has read for as long as the one-row `reference_version` says the
+same number. Any transaction that changes one of those tables through the ORM bumps the number
+in that same transaction (a `before_flush` hook), so every process, which reads the number at
+the start of each request (one primary-key row instead of the key, user and reference queries),
+sees the change on its next request.
+
+Unknown keys and users are never remembered: a row created later is found then. Cached users are
+detached ORM instances that are never attached anywhere; a request gets its own copy
+(`session.merge(..., load=False)`, no query).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, select, text, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+
+from shared.models import (
+    ApiKey,
+    BusinessCalendar,
+    Category,
+    PriorityLevel,
+    ReferenceVersion,
+    Status,
+    User,
+)
+
+_TRACKED = (ApiKey, BusinessCalendar, Category, PriorityLevel, Status, User)
+_READ_VERSION = text("SELECT version FROM reference_version WHERE id = 1")
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What authenticating a key needs to know of it."""
+
+    id: int
+    user_id: int
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CategoryRecord:
+    id: int
+    name: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class PriorityRecord:
+    id: int
+    name: str
+    rank: int
+    colour: str
+
+
+@dataclass(frozen=True)
+class StatusRecord:
+    id: int
+    name: str
+    colour: str
+    is_closed: bool
+    pauses_sla: bool
+    position: int
+
+
+@dataclass(frozen=True)
+class ReferenceData:
+    """Categories, priorities and statuses by id, with the defaults derived from them."""
+
+    categories: dict[int, CategoryRecord]
+    priorities: dict[int, PriorityRecord]
+    statuses: dict[int, StatusRecord]
+
+    @property
+    def default_priority(self) -> PriorityRecord | None:
+        """The middle of the urgency ranking (Medium in the sample data)."""
+        ranked = sorted(self.priorities.values(), key=lambda p: (p.rank, p.id))
+        return ranked[len(ranked) // 2] if ranked else None
+
+    @property
+    def open_status(self) -> StatusRecord | None:
+        """Where new and re-opened tickets start: the first open status (Open)."""
+        open_ones = [s for s in self.statuses.values() if not s.is_closed]
+        return min(open_ones, key=lambda s: (s.position, s.id), default=None)
+
+    @property
+    def terminal_status_id(self) -> int | None:
+        """The last closed status in the workflow (Closed): entering it sets closed_at."""
+        closed = [s for s in self.statuses.values() if s.is_closed]
+        return max(closed, key=lambda s: (s.position, s.id)).id if closed else None
+
+
+class ReferenceCache:
+    """This process's copy; safe to use from the event loop and from worker threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version: int | None = None
+        self._keys: dict[str, KeyRecord] = {}
+        self._users: dict[int, User] = {}
+        self._reference: ReferenceData | None = None
+
+    def current(self, session: Session) -> int:
+        """Read the version in `session`'s transaction, forgetting everything if it moved."""
+        version = int(session.connection().execute(_READ_VERSION).scalar_one())
+        if version != self._version:
+            with self._lock:
+                self._keys, self._users, self._reference = {}, {}, None
+                self._version = version
+        return version
+
+    def _remember(self, version: int, store: dict[Any, Any], key: Any, value: Any) -> None:
+        with self._lock:
+            if version == self._version:  # not read under a version that has moved on since
+                store[key] = value
+
+    def api_key(self, session: Session, *, key_hash: str, version: int) -> KeyRecord | None:
+        record = self._keys.get(key_hash)
+        if record is None:
+            row = session.execute(
+                select(
+                    ApiKey.id,
+                    ApiKey.user_id,
+                    ApiKey.expires_at,
+                    ApiKey.revoked_at,
+                    ApiKey.last_used_at,
+                ).where(ApiKey.key_hash == key_hash)
+            ).first()
+            if row is None:
+                return None
+            record = KeyRecord(*row)
+            self._remember(version, self._keys, key_hash, record)
+        return record
+
+    def user(self, session: Session, *, user_id: int, version: int) -> User | None:
+        """The user as a copy belonging to `session` (no query when cached)."""
+        cached = self._users.get(user_id)
+        if cached is None:
+            row = session.execute(select(*User.__table__.columns).where(User.id == user_id)).first()
+            if row is None:
+                return None
+            cached = User(**row._asdict())
+            make_transient_to_detached(cached)
+            self._remember(version, self._users, user_id, cached)
+        return session.merge(cached, load=False)
+
+    def reference(self, session: Session, *, version: int) -> ReferenceData:
+        data = self._reference
+        if data is None:
+            data = ReferenceData(
+                categories={
+                    row.id: CategoryRecord(row.id, row.name, row.active)
+                    for row in session.execute(select(Category.id, Category.name, Category.active))
+                },
+                priorities={
+                    row.id: PriorityRecord(row.id, row.name, row.rank, row.colour)
+                    for row in session.execute(
+                        select(
+                            PriorityLevel.id,
+                            PriorityLevel.name,
+                            PriorityLevel.rank,
+                            PriorityLevel.colour,
+                        )
+                    )
+                },
+                statuses={
+                    row.id: StatusRecord(*row)
+                    for row in session.execute(
+                        select(
+                            Status.id,
+                            Status.name,
+                            Status.colour,
+                            Status.is_closed,
+                            Status.pauses_sla,
+                            Status.position,
+                        )
+                    )
+                },
+            )
+            with self._lock:
+                if version == self._version:
+                    self._reference = data
+        return data
+
+
+reference_cache = ReferenceCache()
+
+
+def bump_reference_version(session: Session) -> None:
+    """Tell every process that reference data changed (for writes that bypass the ORM)."""
+    session.execute(
+        update(ReferenceVersion)
+        .where(ReferenceVersion.id == 1)
+        .values(version=ReferenceVersion.version + 1)
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_on_reference_change(session: Session, _context: Any, _instances: Any) -> None:
+    changed = [
+        *session.new,
+        *session.deleted,
+        *(row for row in session.dirty if session.is_modified(row, include_collections=False)),
+    ]
+    if any(isinstance(row, _TRACKED) for row in changed):
+        bump_reference_version(session)
