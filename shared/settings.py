@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from typing import Annotated, Literal
 
 from limits import parse as parse_rate_limit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the platform tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class Settings(BaseSettings):
@@ -19,6 +27,10 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./data/tickets.db"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # Processes `ticketing serve` answers the port from; 1 runs a single process, no parent.
+    api_workers: int = Field(default_factory=available_cores, ge=1)
+    # Proxies whose X-Forwarded-For and X-Forwarded-Proto uvicorn believes ("*": any peer).
+    forwarded_allow_ips: str = "127.0.0.1,::1"
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     redis_url: str = "redis://127.0.0.1:6379/0"
 

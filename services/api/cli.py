@@ -149,6 +149,10 @@ def redis_serve(
 def serve(
     host: Annotated[str | None, typer.Option(help="Default: $HOST")] = None,
     port: Annotated[int | None, typer.Option(help="Default: $PORT")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Processes serving the port. Default: $API_WORKERS, or the cores"),
+    ] = None,
 ) -> None:
     """Serve the REST API."""
     settings = _settings()
@@ -157,6 +161,7 @@ def serve(
         settings=settings,
         host=host or settings.host,
         port=port or settings.port,
+        workers=workers or settings.api_workers,
     )
 
 

