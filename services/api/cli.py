@@ -29,12 +29,12 @@ from services.api.seed import seed_sample_data
 from services.api.server import serve_app
 from shared.article_search import rebuild_article_index
 from shared.clock import utcnow
-from shared.db import session_scope
 from shared.errors import NotFound
 from shared.migrate import upgrade_to_head
 from shared.models import ApiKey, Ticket, User
 from shared.search_index import rebuild_index
 from shared.settings import Settings, get_settings
+from shared.unit_of_work import transaction
 
 app = typer.Typer(
     help="Ticketing: a message-driven customer-support ticketing system.", no_args_is_help=True
@@ -74,7 +74,7 @@ def seed(
 ) -> None:
     """Load the sample data into an empty database (does nothing otherwise)."""
     _settings()
-    with session_scope() as session:
+    with transaction() as session:
         loaded = seed_sample_data(session)
         keys = (
             [
@@ -100,7 +100,7 @@ def reindex(
     """Rebuild the ticket and article search indexes from the tables, in one transaction."""
     _settings()
     started = time.monotonic()
-    with session_scope() as session:
+    with transaction() as session:
         last_id = session.scalar(select(func.max(Ticket.id))) or 0
         with typer.progressbar(length=last_id, label="indexing tickets") as bar:
             done = 0
@@ -182,7 +182,7 @@ def api_key_create(
         typer.echo("--name: at most 100 characters", err=True)
         raise typer.Exit(2)
     try:
-        with session_scope() as session:
+        with transaction() as session:
             if expires_in_days is None:
                 _row, key = create_api_key(session, email=email, name=name)
             else:
@@ -213,7 +213,7 @@ def api_key_list(
     """List API keys (never their secrets): id, prefix, user, name, state and times (UTC)."""
     _settings()
     try:
-        with session_scope(write=False) as session:
+        with transaction(write=False) as session:
             user_id = _user_by_email(session, email).id if email else None
             keys, _total = api_key_rows.list_keys(
                 session, user_id=user_id, limit=1_000_000, offset=0
@@ -239,7 +239,7 @@ def api_key_list(
 def api_key_revoke(key_id: Annotated[int, typer.Argument(min=1, help="The key's id")]) -> None:
     """Revoke an API key: the next request with it is refused (revoking again is harmless)."""
     _settings()
-    with session_scope() as session:
+    with transaction() as session:
         key = session.get(ApiKey, key_id)
         if key is None:
             typer.echo(f"no API key with id {key_id}", err=True)
@@ -300,7 +300,7 @@ def generate(
     """Add generated tickets with comments and history (for benchmarks and demos), in bulk."""
     _settings()
     started = time.monotonic()
-    with session_scope() as session:
+    with transaction() as session:
         seed_sample_data(session)  # the reference data the tickets point at, if missing
         with typer.progressbar(length=tickets, label="generating tickets") as bar:
             done = 0
