@@ -176,6 +176,7 @@ def running_system(
     with_beat: bool = True,
     with_notifier: bool = False,
     worker_concurrency: int = 1,
+    api_workers: int = 1,
     settings: dict[str, str] | None = None,
     timings: dict[str, str] = FAST_TIMINGS,
 ) -> Iterator[System]:
@@ -194,7 +195,7 @@ def running_system(
     worker = celery_worker(env, directory, concurrency=worker_concurrency)
     beat = celery_beat(env, directory)
     notifier_process = notifier(env, directory)
-    api = start_api_server(env=env)
+    api = start_api_server(env=env, workers=api_workers)
     engine = create_engine(env["DATABASE_URL"], isolation_level="AUTOCOMMIT")
     system = System(
         env=env,
