@@ -26,6 +26,8 @@ class Row:
     baseline: float | None = None
     detail: str = ""
     lower_is_better: bool = False
+    # A figure quoted from elsewhere (another product's), printed for comparison, not measured.
+    reference: bool = False
 
     @property
     def ratio(self) -> float | None:
@@ -73,13 +75,15 @@ def print_table(header: str, rows: list[Row]) -> None:
     print("| measurement | result | same-run baseline | ratio | target | detail |")
     print("| --- | --- | --- | --- | --- | --- |")
     for row in rows:
+        result = f"{_number(row.value)} {row.unit}"
+        if row.reference:
+            result = f"≈ {result} (reference, not measured)"
         baseline = f"{_number(row.baseline)} {row.unit}" if row.baseline else ""
         ratio = f"{row.ratio:.0%}" if row.ratio is not None and not row.lower_is_better else ""
         if row.ratio is not None and row.lower_is_better:
             ratio = f"{row.ratio:.2f}×"
         print(
-            f"| {row.measurement} | {_number(row.value)} {row.unit} | {baseline} | {ratio} "
-            f"| {row.target} | {row.detail} |"
+            f"| {row.measurement} | {result} | {baseline} | {ratio} | {row.target} | {row.detail} |"
         )
 
 
