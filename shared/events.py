@@ -1,37 +1,33 @@
 """The event envelope and the outbox writer.
 
 Every change writes its events here, in the transaction that makes the change; publishing them
-to Redis happens after the commit (and again from the relay if that fails).
+to Redis happens after the commit (and again from the relay if that fails). The event types and
+their `data` models are the webhook contract, in `shared.event_types`.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import orjson
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from shared.clock import utcnow
+from shared.event_types import EventData, EventType
 from shared.models import OutboxEvent
 
+__all__ = [
+    "EventType",
+    "build_envelope",
+    "new_event_id",
+    "record_event",
+    "rfc3339",
+    "wrote_events",
+]
+
 OUTBOX_WRITTEN = "outbox_written"
-
-
-class EventType(StrEnum):
-    TICKET_CREATED = "ticket.created"
-    TICKET_UPDATED = "ticket.updated"
-    TICKET_STATUS_CHANGED = "ticket.status_changed"
-    TICKET_ASSIGNED = "ticket.assigned"
-    TICKET_RESOLVED = "ticket.resolved"
-    TICKET_COMMENTED = "ticket.commented"
-    TICKET_SLA_BREACHED = "ticket.sla_breached"
-    ARTICLE_CREATED = "article.created"
-    ARTICLE_UPDATED = "article.updated"
-    ARTICLE_DELETED = "article.deleted"
-    TICKET_ESCALATED = "ticket.escalated"
 
 
 def new_event_id() -> str:
@@ -47,36 +43,33 @@ def build_envelope(
     event_type: str, data: dict[str, Any], *, event_id: str, occurred_at: datetime
 ) -> dict[str, Any]:
     """The Standard Webhooks payload shape: id, type, timestamp, data."""
-    return {
-        "id": event_id,
-        "type": str(event_type),
-        "timestamp": rfc3339(occurred_at),
-        "data": data,
-    }
+    return {"id": event_id, "type": event_type, "timestamp": rfc3339(occurred_at), "data": data}
 
 
 def record_event(
-    session: Session,
-    event_type: EventType,
-    data: dict[str, Any],
-    *,
-    ticket_id: int | None,
-    occurred_at: datetime | None = None,
-) -> OutboxEvent:
-    """Add the event to the outbox of the session's open transaction."""
-    occurred_at = occurred_at or utcnow()
+    session: Session, data: EventData, *, ticket_id: int | None, occurred_at: datetime
+) -> str:
+    """Add the event to the outbox of the session's open transaction; returns its id."""
     event_id = new_event_id()
-    envelope = build_envelope(event_type, data, event_id=event_id, occurred_at=occurred_at)
-    row = OutboxEvent(
+    envelope = build_envelope(
+        str(data.event_type),
+        # Optional parts (the article of a link change, the pool of an automatic assignment)
+        # are left out rather than sent as null.
+        data.model_dump(mode="json", by_alias=True, exclude_defaults=True),
         event_id=event_id,
-        event_type=str(event_type),
-        ticket_id=ticket_id,
-        payload=orjson.dumps(envelope).decode(),
-        created_at=occurred_at,
+        occurred_at=occurred_at,
     )
-    session.add(row)
+    session.execute(
+        insert(OutboxEvent).values(
+            event_id=event_id,
+            event_type=str(data.event_type),
+            ticket_id=ticket_id,
+            payload=orjson.dumps(envelope).decode(),
+            created_at=occurred_at,
+        )
+    )
     session.info[OUTBOX_WRITTEN] = True
-    return row
+    return event_id
 
 
 def wrote_events(session: Session) -> bool:

@@ -27,12 +27,14 @@ from shared.models import (
     Category,
     PriorityLevel,
     ReferenceVersion,
+    Role,
     Status,
     User,
 )
 
 _TRACKED = (ApiKey, BusinessCalendar, Category, PriorityLevel, Status, User)
 _READ_VERSION = text("SELECT version FROM reference_version WHERE id = 1")
+_VERSION_SEEN = "reference_version"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,16 @@ class KeyRecord:
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: int
+    name: str
+    email: str
+    role: Role
+    active: bool
+    is_bot: bool
 
 
 @dataclass(frozen=True)
@@ -105,24 +117,35 @@ class ReferenceCache:
         self._lock = threading.Lock()
         self._version: int | None = None
         self._keys: dict[str, KeyRecord] = {}
-        self._users: dict[int, User] = {}
+        self._users: dict[int, tuple[UserRecord, User]] = {}
         self._reference: ReferenceData | None = None
 
-    def current(self, session: Session) -> int:
-        """Read the version in `session`'s transaction, forgetting everything if it moved."""
-        version = int(session.connection().execute(_READ_VERSION).scalar_one())
-        if version != self._version:
-            with self._lock:
-                self._keys, self._users, self._reference = {}, {}, None
-                self._version = version
-        return version
+    def forget(self) -> None:
+        """Drop everything (this process changed reference data itself)."""
+        with self._lock:
+            self._keys, self._users, self._reference = {}, {}, None
+            self._version = None
+
+    def _version_in(self, session: Session) -> int:
+        """The version in `session`'s transaction (read once per transaction), forgetting
+        everything if it moved."""
+        version = session.info.get(_VERSION_SEEN)
+        if version is None:
+            version = int(session.connection().execute(_READ_VERSION).scalar_one())
+            session.info[_VERSION_SEEN] = version
+            if version != self._version:
+                with self._lock:
+                    self._keys, self._users, self._reference = {}, {}, None
+                    self._version = version
+        return int(version)
 
     def _remember(self, version: int, store: dict[Any, Any], key: Any, value: Any) -> None:
         with self._lock:
             if version == self._version:  # not read under a version that has moved on since
                 store[key] = value
 
-    def api_key(self, session: Session, *, key_hash: str, version: int) -> KeyRecord | None:
+    def api_key(self, session: Session, *, key_hash: str) -> KeyRecord | None:
+        version = self._version_in(session)
         record = self._keys.get(key_hash)
         if record is None:
             row = session.execute(
@@ -140,19 +163,32 @@ class ReferenceCache:
             self._remember(version, self._keys, key_hash, record)
         return record
 
-    def user(self, session: Session, *, user_id: int, version: int) -> User | None:
-        """The user as a copy belonging to `session` (no query when cached)."""
+    def _cached_user(self, session: Session, user_id: int) -> tuple[UserRecord, User] | None:
+        version = self._version_in(session)
         cached = self._users.get(user_id)
         if cached is None:
             row = session.execute(select(*User.__table__.columns).where(User.id == user_id)).first()
             if row is None:
                 return None
-            cached = User(**row._asdict())
-            make_transient_to_detached(cached)
+            detached = User(**row._asdict())
+            make_transient_to_detached(detached)
+            record = UserRecord(row.id, row.name, row.email, Role(row.role), row.active, row.is_bot)
+            cached = (record, detached)
             self._remember(version, self._users, user_id, cached)
-        return session.merge(cached, load=False)
+        return cached
 
-    def reference(self, session: Session, *, version: int) -> ReferenceData:
+    def person(self, session: Session, *, user_id: int) -> UserRecord | None:
+        """A user's names and role, read-only (no ORM object)."""
+        cached = self._cached_user(session, user_id)
+        return cached[0] if cached else None
+
+    def user(self, session: Session, *, user_id: int) -> User | None:
+        """The user as an ORM object belonging to `session` (no query when cached)."""
+        cached = self._cached_user(session, user_id)
+        return session.merge(cached[1], load=False) if cached else None
+
+    def reference(self, session: Session) -> ReferenceData:
+        version = self._version_in(session)
         data = self._reference
         if data is None:
             data = ReferenceData(
@@ -196,6 +232,10 @@ reference_cache = ReferenceCache()
 
 def bump_reference_version(session: Session) -> None:
     """Tell every process that reference data changed (for writes that bypass the ORM)."""
+    # This process forgets at once: a later request of this very transaction (a batch) must
+    # not be answered from what it remembered before the change.
+    session.info.pop(_VERSION_SEEN, None)
+    reference_cache.forget()
     session.execute(
         update(ReferenceVersion)
         .where(ReferenceVersion.id == 1)

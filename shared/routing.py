@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shared.event_types import Routing
 from shared.models import (
     AssignmentPool,
     AssignmentStrategy,
@@ -22,7 +23,7 @@ from shared.models import (
     Ticket,
     User,
 )
-from shared.ticket_changes import FieldChange, record_changes
+from shared.ticket_changes import FieldChange, record_field_changes
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,9 @@ def pick_assignee(session: Session, *, category_id: int, humans_only: bool) -> P
     return Pick(pool=pool, assignee=chosen)
 
 
-def routing_data(pool: AssignmentPool) -> dict[str, Any]:
+def routing_of(pool: AssignmentPool) -> Routing:
     """What events of an automatic assignment carry besides the change: which pool chose."""
-    return {"routing": {"category_id": pool.category_id, "strategy": str(pool.strategy)}}
+    return Routing(category_id=pool.category_id, strategy=str(pool.strategy))
 
 
 def auto_assign(
@@ -123,8 +124,7 @@ def auto_assign(
     change = FieldChange("assignee", None, named_ref(pick.assignee))
     ticket.assignee = pick.assignee
     ticket.updated_at = now
-    session.flush()
-    record_changes(
-        session, ticket, [change], actor=None, at=now, resolved=False, **routing_data(pick.pool)
+    record_field_changes(
+        session, ticket, [change], actor=None, at=now, resolved=False, routing=routing_of(pick.pool)
     )
     return pick.assignee

@@ -1,19 +1,45 @@
-"""What a change to a ticket writes besides the row: history rows and outbox events.
+"""The one writer of a ticket's changes: its history rows and its events, together.
 
-Shared by the API (people's changes) and the worker (automatic assignment), so both record a
-change the same way."""
+Every change to a ticket (people's, the worker's, the breach scan's) is recorded by
+`record_ticket_change`, in the transaction that makes the change. `record_field_changes` builds
+the history rows and the typed events of changed fields (updated, status_changed, assigned,
+resolved) and hands them to it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from shared.events import EventType, record_event
+from shared.event_types import (
+    ArticleSummary,
+    Change,
+    EventType,
+    Routing,
+    TicketAssigned,
+    TicketEventData,
+    TicketResolved,
+    TicketStatusChanged,
+    TicketUpdated,
+)
+from shared.events import record_event
 from shared.models import Ticket, TicketHistory, User
-from shared.ticket_view import ticket_event_data
+from shared.ticket_view import TicketView, staff_view, user_ref
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One row of the audit trail; `internal` rows are hidden from customers."""
+
+    field: str
+    old: str | None
+    new: str | None
+    internal: bool = False
 
 
 @dataclass(frozen=True)
@@ -34,45 +60,94 @@ class FieldChange:
             return ",".join(str(item) for item in value) or None
         return str(value)
 
-    def history_row(self, *, ticket_id: int, actor: User | None, at: datetime) -> TicketHistory:
-        return TicketHistory(
-            ticket_id=ticket_id,
-            actor_id=actor.id if actor else None,
-            created_at=at,
-            field=self.field,
-            old_value=self.as_text(self.old),
-            new_value=self.as_text(self.new),
+    def history_entry(self, *, internal: bool = False) -> HistoryEntry:
+        return HistoryEntry(self.field, self.as_text(self.old), self.as_text(self.new), internal)
+
+    def change(self) -> Change:
+        return Change(from_=self.old, to=self.new)
+
+
+def record_ticket_change(
+    session: Session,
+    *,
+    ticket_id: int,
+    actor_id: int | None,
+    at: datetime,
+    history: Sequence[HistoryEntry],
+    events: Sequence[TicketEventData],
+) -> None:
+    """Write the history rows and the events of one change to a ticket (actor None: the
+    system), as Core statements in the caller's transaction."""
+    if history:
+        session.execute(
+            insert(TicketHistory),
+            [
+                {
+                    "ticket_id": ticket_id,
+                    "actor_id": actor_id,
+                    "created_at": at,
+                    "field": entry.field,
+                    "old_value": entry.old,
+                    "new_value": entry.new,
+                    "is_internal": entry.internal,
+                }
+                for entry in history
+            ],
         )
+    for data in events:
+        record_event(session, data, ticket_id=ticket_id, occurred_at=at)
 
 
-# Which event a changed field belongs to; fields not listed go into ticket.updated.
-_EVENT_BY_FIELD = {"status": EventType.TICKET_STATUS_CHANGED, "assignee": EventType.TICKET_ASSIGNED}
+def field_change_events(
+    view: TicketView,
+    changes: Sequence[FieldChange],
+    *,
+    actor: User | None,
+    resolved: bool,
+    routing: Routing | None = None,
+    article: ArticleSummary | None = None,
+) -> list[TicketEventData]:
+    """The events of changed fields: status → status_changed, assignee → assigned, the rest
+    → updated; entering a closed status also → resolved."""
+    by_type: dict[EventType, dict[str, Change]] = {}
+    for change in changes:
+        event_type = {
+            "status": EventType.TICKET_STATUS_CHANGED,
+            "assignee": EventType.TICKET_ASSIGNED,
+        }.get(change.field, EventType.TICKET_UPDATED)
+        by_type.setdefault(event_type, {})[change.field] = change.change()
+    who = user_ref(actor) if actor is not None else None
+    events: list[TicketEventData] = []
+    for event_type, fields in by_type.items():
+        if event_type is EventType.TICKET_STATUS_CHANGED:
+            events.append(TicketStatusChanged(ticket=view, actor=who, changes=fields))
+        elif event_type is EventType.TICKET_ASSIGNED:
+            events.append(TicketAssigned(ticket=view, actor=who, changes=fields, routing=routing))
+        else:
+            events.append(TicketUpdated(ticket=view, actor=who, changes=fields, article=article))
+    if resolved:
+        events.append(TicketResolved(ticket=view, actor=who, changes={}))
+    return events
 
 
-def record_changes(
+def record_field_changes(
     session: Session,
     ticket: Ticket,
-    changes: list[FieldChange],
+    changes: Sequence[FieldChange],
     *,
     actor: User | None,
     at: datetime,
     resolved: bool,
-    **extra: Any,
+    routing: Routing | None = None,
 ) -> None:
-    """History rows for every change, then its events: updated, status_changed, assigned...
-
-    `actor` None is the system (as for an SLA breach); `extra` goes into every event's data.
-    """
-    session.add_all(
-        change.history_row(ticket_id=ticket.id, actor=actor, at=at) for change in changes
-    )
+    """History rows for every changed field of an ORM-loaded ticket, then its events."""
     session.flush()
-    grouped: dict[EventType, dict[str, Any]] = {}
-    for change in changes:
-        event_type = _EVENT_BY_FIELD.get(change.field, EventType.TICKET_UPDATED)
-        grouped.setdefault(event_type, {})[change.field] = {"from": change.old, "to": change.new}
-    if resolved:
-        grouped[EventType.TICKET_RESOLVED] = {}
-    for event_type, event_changes in grouped.items():
-        data = ticket_event_data(session, ticket, actor=actor, changes=event_changes, **extra)
-        record_event(session, event_type, data, ticket_id=ticket.id, occurred_at=at)
+    view = staff_view(session, ticket)
+    record_ticket_change(
+        session,
+        ticket_id=ticket.id,
+        actor_id=actor.id if actor else None,
+        at=at,
+        history=[change.history_entry() for change in changes],
+        events=field_change_events(view, changes, actor=actor, resolved=resolved, routing=routing),
+    )

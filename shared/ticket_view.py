@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
-from shared.models import Role, SlaStatus, Ticket, TicketComment, User
+from shared.models import Role, SlaStatus, Ticket, TicketComment, User, ticket_number
+from shared.reference_cache import (
+    CategoryRecord,
+    PriorityRecord,
+    ReferenceData,
+    StatusRecord,
+    UserRecord,
+)
+from shared.sla import SlaClock
 from shared.sla import status as sla_status_at
 from shared.sla_timers import clock_of
 
@@ -111,6 +119,128 @@ def ticket_view(ticket: Ticket, *, comment_count: int) -> TicketView:
     )
 
 
+@dataclass(frozen=True)
+class TicketRow:
+    """A ticket's own columns and its tags, read with Core (no ORM object)."""
+
+    id: int
+    title: str
+    description: str
+    requester_id: int
+    assignee_id: int | None
+    category_id: int
+    priority_id: int
+    status_id: int
+    created_at: datetime
+    updated_at: datetime
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    first_response_due_at: datetime | None
+    resolution_due_at: datetime | None
+    sla_status: SlaStatus
+    sla_breached_at: datetime | None
+    version: int
+    tags: list[str]
+
+
+def row_view(
+    row: TicketRow,
+    *,
+    reference: ReferenceData,
+    requester: UserRecord,
+    assignee: UserRecord | None,
+    comment_count: int,
+) -> TicketView:
+    """The ticket from its row and this process's reference data (no query)."""
+    category = reference.categories[row.category_id]
+    priority = reference.priorities[row.priority_id]
+    status = reference.statuses[row.status_id]
+    clock = SlaClock(
+        created_at=row.created_at,
+        first_response_at=row.first_response_at,
+        resolved_at=row.resolved_at,
+        first_response_due_at=row.first_response_due_at,
+        resolution_due_at=row.resolution_due_at,
+        breached_at=row.sla_breached_at,
+        paused=status.pauses_sla,
+    )
+    return TicketView(
+        id=row.id,
+        number=ticket_number(row.id),
+        title=row.title,
+        description=row.description,
+        requester=_person(requester),
+        assignee=_person(assignee) if assignee else None,
+        category=CategoryRef(id=category.id, name=category.name),
+        priority=PriorityRef(
+            id=priority.id, name=priority.name, rank=priority.rank, colour=priority.colour
+        ),
+        status=StatusRef(
+            id=status.id, name=status.name, colour=status.colour, is_closed=status.is_closed
+        ),
+        tags=row.tags,
+        comment_count=comment_count,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        first_response_at=row.first_response_at,
+        resolved_at=row.resolved_at,
+        closed_at=row.closed_at,
+        first_response_due_at=row.first_response_due_at,
+        resolution_due_at=row.resolution_due_at,
+        sla_status=sla_status_at(clock, now=utcnow()),
+        sla_breached_at=row.sla_breached_at,
+        version=row.version,
+    )
+
+
+def _person(record: UserRecord) -> UserRef:
+    return UserRef(id=record.id, name=record.name, email=record.email, role=record.role)
+
+
+def new_ticket_view(
+    ticket_id: int,
+    *,
+    title: str,
+    description: str,
+    requester: UserRecord,
+    assignee: UserRecord | None,
+    category: CategoryRecord,
+    priority: PriorityRecord,
+    status: StatusRecord,
+    tags: list[str],
+    at: datetime,
+) -> TicketView:
+    """A ticket just inserted, from what was written (no query): no comments, no SLA yet."""
+    return TicketView(
+        id=ticket_id,
+        number=ticket_number(ticket_id),
+        title=title,
+        description=description,
+        requester=_person(requester),
+        assignee=_person(assignee) if assignee else None,
+        category=CategoryRef(id=category.id, name=category.name),
+        priority=PriorityRef(
+            id=priority.id, name=priority.name, rank=priority.rank, colour=priority.colour
+        ),
+        status=StatusRef(
+            id=status.id, name=status.name, colour=status.colour, is_closed=status.is_closed
+        ),
+        tags=tags,
+        comment_count=0,
+        created_at=at,
+        updated_at=at,
+        first_response_at=None,
+        resolved_at=None,
+        closed_at=None,
+        first_response_due_at=None,
+        resolution_due_at=None,
+        sla_status=SlaStatus.PENDING,
+        sla_breached_at=None,
+        version=1,
+    )
+
+
 def comment_counts(
     session: Session, *, ticket_ids: Sequence[int], include_internal: bool
 ) -> dict[int, int]:
@@ -126,23 +256,10 @@ def comment_counts(
     return dict(session.execute(query).all())
 
 
-def actor_data(actor: User | None) -> dict[str, Any] | None:
-    """Who made a change, as events name them (None: the system)."""
-    return user_ref(actor).model_dump(mode="json") if actor else None
-
-
-def ticket_event_data(
-    session: Session,
-    ticket: Ticket,
-    *,
-    actor: User | None,
-    comment_count: int | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """An event's `data`: the ticket as staff see it, who acted, and anything specific.
-    `comment_count` saves the count query when the caller knows it (a new ticket has none)."""
+def staff_view(session: Session, ticket: Ticket, *, comment_count: int | None = None) -> TicketView:
+    """The ticket as staff see it (internal notes counted), as events carry it;
+    `comment_count` saves the count query when the caller knows it."""
     if comment_count is None:
         counts = comment_counts(session, ticket_ids=[ticket.id], include_internal=True)
         comment_count = counts.get(ticket.id, 0)
-    view = ticket_view(ticket, comment_count=comment_count)
-    return {"ticket": view.model_dump(mode="json"), "actor": actor_data(actor), **extra}
+    return ticket_view(ticket, comment_count=comment_count)

@@ -30,6 +30,7 @@ from services.api.stats.router import router as stats_router
 from services.api.tickets.escalation_router import router as escalation_router
 from services.api.tickets.router import router as tickets_router
 from services.api.users.router import router as users_router
+from services.api.webhooks.event_docs import document_events
 from services.api.webhooks.router import router as webhooks_router
 from shared.celery_app import get_celery
 from shared.publishing import OutboxPublisher
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # AI agents: the Model Context Protocol endpoint (streamable HTTP), same keys and rules.
     app.state.mcp = create_mcp_endpoint()
     app.add_route("/mcp", app.state.mcp.app, include_in_schema=False)
+    document_events(app)
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.events import EventType, record_event, rfc3339
-from shared.models import SlaStatus, Status, Ticket, TicketHistory
+from shared.event_types import Breach, TicketSlaBreached
+from shared.events import rfc3339
+from shared.models import SlaStatus, Status, Ticket
 from shared.sla_timers import recompute_ticket_sla
-from shared.ticket_view import ticket_event_data
+from shared.ticket_changes import HistoryEntry, record_ticket_change
+from shared.ticket_view import staff_view
 
 
 def _breach_kind(ticket: Ticket, now: datetime) -> tuple[str, datetime]:
@@ -65,20 +66,21 @@ def mark_breaches(session: Session, *, now: datetime) -> list[int]:
         ticket = session.get(Ticket, ticket_id, populate_existing=True)
         assert ticket is not None
         kind, due = _breach_kind(ticket, now)
-        session.add(
-            TicketHistory(
-                ticket_id=ticket_id,
-                actor_id=None,
-                created_at=now,
-                field="sla",
-                old_value=None,
-                new_value=f"breached ({kind.replace('_', ' ')} due {rfc3339(due)})",
-            )
-        )
-        breach: dict[str, Any] = {"kind": kind, "due_at": rfc3339(due)}
-        data = ticket_event_data(session, ticket, actor=None, breach=breach)
-        record_event(
-            session, EventType.TICKET_SLA_BREACHED, data, ticket_id=ticket_id, occurred_at=now
+        record_ticket_change(
+            session,
+            ticket_id=ticket_id,
+            actor_id=None,
+            at=now,
+            history=[
+                HistoryEntry("sla", None, f"breached ({kind.replace('_', ' ')} due {rfc3339(due)})")
+            ],
+            events=[
+                TicketSlaBreached(
+                    ticket=staff_view(session, ticket),
+                    actor=None,
+                    breach=Breach(kind=kind, due_at=due),
+                )
+            ],
         )
         breached.append(ticket_id)
     return breached

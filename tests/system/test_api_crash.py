@@ -49,7 +49,7 @@ async def _flood_then_kill(base_url: str, key: str, marker: str, pid: int) -> li
 
 def _rows_with(db: Session, marker: str) -> dict[int, str]:
     query = select(Ticket.id, Ticket.title).where(Ticket.title.like(f"{marker}%"))
-    return dict(db.execute(query).tuples().all())
+    return dict(db.execute(query).all())
 
 
 def test_api_killed_mid_batch_keeps_every_acknowledged_ticket_with_its_events(

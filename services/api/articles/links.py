@@ -11,13 +11,19 @@ from sqlalchemy.orm import Session
 
 from services.api.articles import access, keywords, ranking, repository
 from services.api.articles.schemas import ArticleFilterFields, ArticleHit, LinkedArticle
-from services.api.articles.views import article_out, hits_of, linked_article
+from services.api.articles.views import hits_of, linked_article
 from services.api.tickets.service import get_visible_ticket
 from shared.clock import utcnow
 from shared.errors import InvalidReference, NotFound
-from shared.events import EventType, record_event
-from shared.models import Article, Ticket, TicketArticle, TicketHistory, User
-from shared.ticket_view import ticket_event_data
+from shared.event_types import ArticleSummary
+from shared.models import Article, Ticket, TicketArticle, User
+from shared.ticket_changes import (
+    FieldChange,
+    HistoryEntry,
+    field_change_events,
+    record_ticket_change,
+)
+from shared.ticket_view import staff_view
 
 DEFAULT_SUGGESTIONS = 5
 
@@ -34,26 +40,24 @@ def _record_link_change(
 ) -> None:
     """A history row on the ticket (internal while the article is a draft) and ticket.updated."""
     after = sorted({*before, article.id}) if linked else [i for i in before if i != article.id]
-    session.add(
-        TicketHistory(
-            ticket_id=ticket.id,
-            actor_id=actor.id,
-            created_at=at,
-            field="article",
-            old_value=None if linked else str(article.id),
-            new_value=str(article.id) if linked else None,
-            is_internal=not article.published,
-        )
+    change = FieldChange("articles", before, after)
+    history = HistoryEntry(
+        "article",
+        None if linked else str(article.id),
+        str(article.id) if linked else None,
+        internal=not article.published,
     )
-    changes = {"articles": {"from": before, "to": after}}
-    data = ticket_event_data(
+    summary = ArticleSummary(id=article.id, title=article.title, published=article.published)
+    record_ticket_change(
         session,
-        ticket,
-        actor=actor,
-        changes=changes,
-        article=article_out(article).model_dump(mode="json"),
+        ticket_id=ticket.id,
+        actor_id=actor.id,
+        at=at,
+        history=[history],
+        events=field_change_events(
+            staff_view(session, ticket), [change], actor=actor, resolved=False, article=summary
+        ),
     )
-    record_event(session, EventType.TICKET_UPDATED, data, ticket_id=ticket.id, occurred_at=at)
 
 
 def link_article(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,26 +21,14 @@ from services.api.tickets.repository import tags_named
 from shared.article_search import index_article, remove_article
 from shared.clock import utcnow
 from shared.errors import NotFound, StaleVersion
-from shared.events import EventType, record_event
+from shared.event_types import ArticleCreated, ArticleData, ArticleDeleted, ArticleUpdated, Change
+from shared.events import record_event
 from shared.models import Article, User
-from shared.ticket_view import actor_data
+from shared.ticket_view import user_ref
 
 
-def _record(
-    session: Session,
-    event_type: EventType,
-    article: Article,
-    *,
-    actor: User,
-    at: datetime,
-    **extra: Any,
-) -> None:
-    data = {
-        "article": article_out(article).model_dump(mode="json"),
-        "actor": actor_data(actor),
-        **extra,
-    }
-    record_event(session, event_type, data, ticket_id=None, occurred_at=at)
+def _article_data(article: Article) -> ArticleData:
+    return ArticleData.model_validate(article_out(article), from_attributes=True)
 
 
 def get_visible_article(session: Session, *, viewer: User, article_id: int) -> Article:
@@ -68,7 +55,8 @@ def create_article(session: Session, *, actor: User, request: ArticleCreate) -> 
     session.add(article)
     session.flush()
     index_article(session, article_id=article.id)
-    _record(session, EventType.ARTICLE_CREATED, article, actor=actor, at=now)
+    created = ArticleCreated(article=_article_data(article), actor=user_ref(actor))
+    record_event(session, created, ticket_id=None, occurred_at=now)
     return article
 
 
@@ -112,7 +100,12 @@ def update_article(
         article.published_at = now if article.published else None
     session.flush()
     index_article(session, article_id=article.id)
-    _record(session, EventType.ARTICLE_UPDATED, article, actor=actor, at=now, changes=changes)
+    updated = ArticleUpdated(
+        article=_article_data(article),
+        actor=user_ref(actor),
+        changes={name: Change(from_=c["from"], to=c["to"]) for name, c in changes.items()},
+    )
+    record_event(session, updated, ticket_id=None, occurred_at=now)
     return article
 
 
@@ -123,7 +116,8 @@ def delete_article(session: Session, *, actor: User, article_id: int, if_match: 
     _check_version(article, if_match)
     now = utcnow()
     links.unlink_everywhere(session, actor=actor, article=article, at=now)
-    _record(session, EventType.ARTICLE_DELETED, article, actor=actor, at=now)
+    deleted = ArticleDeleted(article=_article_data(article), actor=user_ref(actor))
+    record_event(session, deleted, ticket_id=None, occurred_at=now)
     remove_article(session, article_id=article.id)
     session.delete(article)
     session.flush()

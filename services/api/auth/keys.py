@@ -54,14 +54,9 @@ def authenticate(session: Session, *, authorization: str | None) -> User:
     scheme, _, key = authorization.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthenticated("the Authorization header must be 'Bearer <key>'")
-    version = reference_cache.current(session)
-    api_key = reference_cache.api_key(session, key_hash=hash_key(key.strip()), version=version)
+    api_key = reference_cache.api_key(session, key_hash=hash_key(key.strip()))
     now = utcnow()
-    user = (
-        reference_cache.user(session, user_id=api_key.user_id, version=version)
-        if api_key is not None
-        else None
-    )
+    user = reference_cache.user(session, user_id=api_key.user_id) if api_key else None
     if (
         api_key is None
         or user is None

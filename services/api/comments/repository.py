@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from shared.models import TicketComment
@@ -13,3 +15,21 @@ def comments_of(session: Session, *, ticket_id: int, include_internal: bool) -> 
     if not include_internal:
         query = query.where(TicketComment.is_internal.is_(False))
     return list(session.scalars(query.order_by(TicketComment.id)))
+
+
+def insert_comment(
+    session: Session, *, ticket_id: int, author_id: int, body: str, internal: bool, at: datetime
+) -> int:
+    """INSERT a comment; returns its id."""
+    comment_id = session.execute(
+        insert(TicketComment)
+        .values(
+            ticket_id=ticket_id,
+            author_id=author_id,
+            body=body,
+            is_internal=internal,
+            created_at=at,
+        )
+        .returning(TicketComment.id)
+    ).scalar_one()
+    return int(comment_id)

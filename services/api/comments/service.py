@@ -9,9 +9,10 @@ from services.api.comments.schemas import CommentCreate, CommentOut
 from services.api.tickets import access
 from services.api.tickets.service import get_visible_ticket
 from shared.clock import utcnow
-from shared.events import EventType, record_event
-from shared.models import TicketComment, TicketHistory, User
-from shared.ticket_view import ticket_event_data, user_ref
+from shared.event_types import CommentData, TicketCommented
+from shared.models import TicketComment, User
+from shared.ticket_changes import HistoryEntry, record_ticket_change
+from shared.ticket_view import staff_view, user_ref
 
 
 def comment_out(comment: TicketComment) -> CommentOut:
@@ -29,43 +30,42 @@ def add_comment(session: Session, *, actor: User, ref: str, request: CommentCrea
     ticket = get_visible_ticket(session, viewer=actor, ref=ref)
     access.ensure_may_comment(actor, internal=request.internal)
     now = utcnow()
-    comment = TicketComment(
+    comment_id = repository.insert_comment(
+        session,
         ticket_id=ticket.id,
-        author=actor,
+        author_id=actor.id,
         body=request.body,
-        is_internal=request.internal,
-        created_at=now,
+        internal=request.internal,
+        at=now,
     )
-    session.add(comment)
-    session.flush()
-    history = [
-        TicketHistory(
-            ticket_id=ticket.id,
-            actor_id=actor.id,
-            created_at=now,
-            field="comment",
-            new_value=str(comment.id),
-            is_internal=request.internal,
-        )
-    ]
+    history = [HistoryEntry("comment", None, str(comment_id), internal=request.internal)]
     # The first public reply from the support side is the first response the SLA measures.
     if actor.role.is_staff and not request.internal and ticket.first_response_at is None:
         ticket.first_response_at = now
         ticket.updated_at = now
-        history.append(
-            TicketHistory(
-                ticket_id=ticket.id,
-                actor_id=actor.id,
-                created_at=now,
-                field="first_response_at",
-                new_value=now.isoformat(),
-            )
-        )
-    session.add_all(history)
-    session.flush()
-    out = comment_out(comment)
-    data = ticket_event_data(session, ticket, actor=actor, comment=out.model_dump(mode="json"))
-    record_event(session, EventType.TICKET_COMMENTED, data, ticket_id=ticket.id, occurred_at=now)
+        history.append(HistoryEntry("first_response_at", None, now.isoformat()))
+    author = user_ref(actor)
+    out = CommentOut(
+        id=comment_id,
+        ticket_id=ticket.id,
+        author=author,
+        body=request.body,
+        internal=request.internal,
+        created_at=now,
+    )
+    commented = TicketCommented(
+        ticket=staff_view(session, ticket),
+        actor=author,
+        comment=CommentData.model_validate(out, from_attributes=True),
+    )
+    record_ticket_change(
+        session,
+        ticket_id=ticket.id,
+        actor_id=actor.id,
+        at=now,
+        history=history,
+        events=[commented],
+    )
     return out
 
 

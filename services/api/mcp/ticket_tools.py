@@ -119,8 +119,7 @@ async def create_ticket(
     )
 
     def work(session: Session, caller: User) -> TicketView:
-        ticket = tickets.create_ticket(session, actor=caller, request=request)
-        return tickets.render(session, ticket, viewer=caller)
+        return tickets.create_ticket(session, actor=caller, request=request)
 
     return await call_as_caller(ctx, work, write=True)
 
@@ -131,8 +130,7 @@ async def get_ticket(ctx: Context, ticket: TicketRef) -> TicketView:
     tickets only."""
 
     def work(session: Session, caller: User) -> TicketView:
-        found = tickets.get_visible_ticket(session, viewer=caller, ref=str(ticket))
-        return tickets.render(session, found, viewer=caller)
+        return tickets.read_ticket(session, viewer=caller, ref=str(ticket))
 
     return await call_as_caller(ctx, work, write=False)
 

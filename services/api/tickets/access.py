@@ -17,7 +17,12 @@ def visible_to(viewer: User) -> ColumnElement[bool]:
 
 
 def can_see(viewer: User, ticket: Ticket) -> bool:
-    return viewer.role.is_staff or ticket.requester_id == viewer.id
+    return may_see_requester(viewer, ticket.requester_id)
+
+
+def may_see_requester(viewer: User, requester_id: int) -> bool:
+    """Whether `viewer` may see the tickets of this requester (staff: everyone's)."""
+    return viewer.role.is_staff or requester_id == viewer.id
 
 
 def ensure_may_create(actor: User, *, requester_id: int, assignee_id: int | None) -> None:

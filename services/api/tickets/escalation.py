@@ -16,11 +16,17 @@ from services.api.tickets.escalation_schemas import EscalationOut, EscalationReq
 from services.api.tickets.service import _check_version, get_visible_ticket, render
 from shared.clock import utcnow
 from shared.errors import Conflict, Forbidden, InvalidInput, InvalidReference
-from shared.events import EventType, record_event
-from shared.models import PriorityLevel, Ticket, TicketEscalation, TicketHistory, User
+from shared.event_types import Escalation as EscalationData
+from shared.event_types import TicketEscalated
+from shared.models import PriorityLevel, Ticket, TicketEscalation, User
 from shared.routing import named_ref, pick_assignee
-from shared.ticket_changes import FieldChange, record_changes
-from shared.ticket_view import ticket_event_data, user_ref
+from shared.ticket_changes import (
+    FieldChange,
+    HistoryEntry,
+    record_field_changes,
+    record_ticket_change,
+)
+from shared.ticket_view import staff_view, user_ref
 
 NOBODY_AVAILABLE = "nobody: no active human agent in the category's assignment pool"
 
@@ -102,8 +108,7 @@ def escalate_ticket(
         ticket.priority = priority
     if changes:
         ticket.updated_at = now
-        session.flush()
-        record_changes(session, ticket, changes, actor=actor, at=now, resolved=False)
+        record_field_changes(session, ticket, changes, actor=actor, at=now, resolved=False)
 
     detail = (
         f"escalated to {human.name}"
@@ -111,35 +116,38 @@ def escalate_ticket(
         else "escalated, but no human agent is available in the category's assignment pool: "
         "the ticket is unassigned until someone takes it"
     )
-    session.add_all(
-        [
-            TicketEscalation(
-                ticket_id=ticket.id,
-                actor_id=actor.id,
-                from_user_id=bot.id if bot else None,
-                to_user_id=human.id if human else None,
-                reason=request.reason,
-                escalated_at=now,
-            ),
-            TicketHistory(
-                ticket_id=ticket.id,
-                actor_id=actor.id,
-                created_at=now,
-                field="escalated",
-                old_value=bot.name if bot else None,
-                new_value=human.name if human else NOBODY_AVAILABLE,
-            ),
-        ]
+    session.add(
+        TicketEscalation(
+            ticket_id=ticket.id,
+            actor_id=actor.id,
+            from_user_id=bot.id if bot else None,
+            to_user_id=human.id if human else None,
+            reason=request.reason,
+            escalated_at=now,
+        )
     )
-    session.flush()
-    escalation = {
-        "reason": request.reason,
-        "from": named_ref(bot),
-        "to": named_ref(human),
-        "comment_id": comment.id,
-    }
-    data = ticket_event_data(session, ticket, actor=actor, escalation=escalation)
-    record_event(session, EventType.TICKET_ESCALATED, data, ticket_id=ticket.id, occurred_at=now)
+    escalated = TicketEscalated(
+        ticket=staff_view(session, ticket),
+        actor=user_ref(actor),
+        escalation=EscalationData(
+            reason=request.reason,
+            from_=named_ref(bot),
+            to=named_ref(human),
+            comment_id=comment.id,
+        ),
+    )
+    record_ticket_change(
+        session,
+        ticket_id=ticket.id,
+        actor_id=actor.id,
+        at=now,
+        history=[
+            HistoryEntry(
+                "escalated", bot.name if bot else None, human.name if human else NOBODY_AVAILABLE
+            )
+        ],
+        events=[escalated],
+    )
     return Escalation(
         ticket=ticket, escalated_from=bot, escalated_to=human, comment=comment, detail=detail
     )

@@ -41,8 +41,7 @@ def create_ticket(
     """Create a ticket."""
 
     def create() -> tuple[TicketView, dict[str, str]]:
-        ticket = service.create_ticket(session, actor=actor, request=body)
-        view = service.render(session, ticket, viewer=actor, comment_count=0)
+        view = service.create_ticket(session, actor=actor, request=body)
         return view, {**etag(view.version), "Location": f"/tickets/{view.id}"}
 
     return respond_once(
@@ -59,8 +58,7 @@ def create_ticket(
 @router.get("/{ticket_ref}", response_model=TicketView)
 def get_ticket(ticket_ref: TicketRef, session: DbSession, viewer: CurrentUser) -> Response:
     """Get a ticket by id or number (TKT-001), with names, tags and SLA state."""
-    ticket = service.get_visible_ticket(session, viewer=viewer, ref=ticket_ref)
-    view = service.render(session, ticket, viewer=viewer)
+    view = service.read_ticket(session, viewer=viewer, ref=ticket_ref)
     return json_response(view, headers=etag(view.version))
 
 

@@ -10,18 +10,23 @@ from services.api.tickets import access, repository
 from services.api.tickets.schemas import HistoryOut, TicketCreate, TicketFilters, TicketUpdate
 from shared.clock import utcnow
 from shared.errors import InvalidReference, NotFound, StaleVersion
-from shared.events import EventType, record_event
-from shared.models import (
-    Category,
-    PriorityLevel,
-    Status,
-    Ticket,
-    TicketHistory,
-    User,
-    parse_ticket_ref,
+from shared.event_types import TicketAssigned, TicketCreated, TicketEventData
+from shared.models import Category, PriorityLevel, Status, Ticket, User, parse_ticket_ref
+from shared.reference_cache import UserRecord, reference_cache
+from shared.ticket_changes import (
+    FieldChange,
+    HistoryEntry,
+    record_field_changes,
+    record_ticket_change,
 )
-from shared.ticket_changes import FieldChange, record_changes
-from shared.ticket_view import TicketView, comment_counts, ticket_event_data, ticket_view
+from shared.ticket_view import (
+    TicketView,
+    comment_counts,
+    new_ticket_view,
+    row_view,
+    ticket_view,
+    user_ref,
+)
 
 
 def _category(session: Session, category_id: int) -> Category:
@@ -43,13 +48,6 @@ def _status(session: Session, status_id: int) -> Status:
     if status is None:
         raise InvalidReference(f"no status with id {status_id}", field="status_id")
     return status
-
-
-def _requester(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None or not user.active:
-        raise InvalidReference(f"no active user with id {user_id}", field="user_id")
-    return user
 
 
 def _assignee(session: Session, user_id: int) -> User:
@@ -76,50 +74,88 @@ def render(
     return ticket_view(ticket, comment_count=comment_count)
 
 
-def create_ticket(session: Session, *, actor: User, request: TicketCreate) -> Ticket:
+def _requester_record(session: Session, user_id: int) -> UserRecord:
+    person = reference_cache.person(session, user_id=user_id)
+    if person is None or not person.active:
+        raise InvalidReference(f"no active user with id {user_id}", field="user_id")
+    return person
+
+
+def _assignee_record(session: Session, user_id: int) -> UserRecord:
+    person = reference_cache.person(session, user_id=user_id)
+    if person is None or not person.active or not person.role.is_staff:
+        raise InvalidReference(f"no active agent or admin with id {user_id}", field="assigned_to")
+    return person
+
+
+def create_ticket(session: Session, *, actor: User, request: TicketCreate) -> TicketView:
+    """Create a ticket: a handful of Core INSERTs, the references from memory; returns the new
+    ticket as staff see it (it has no comments yet, so every viewer sees the same)."""
     requester_id = request.user_id if request.user_id is not None else actor.id
     access.ensure_may_create(actor, requester_id=requester_id, assignee_id=request.assigned_to)
-    requester = _requester(session, requester_id)
-    category = _category(session, request.category_id)
+    reference = reference_cache.reference(session)
+    requester = _requester_record(session, requester_id)
+    category = reference.categories.get(request.category_id)
+    if category is None or not category.active:
+        raise InvalidReference(
+            f"no active category with id {request.category_id}", field="category_id"
+        )
     if request.priority_id is not None:
-        priority = _priority(session, request.priority_id)
+        priority = reference.priorities.get(request.priority_id)
+        if priority is None:
+            raise InvalidReference(
+                f"no priority with id {request.priority_id}", field="priority_id"
+            )
     else:
-        default = repository.default_priority(session)
-        if default is None:
+        priority = reference.default_priority
+        if priority is None:
             raise InvalidReference("no priority levels are configured", field="priority_id")
-        priority = default
-    assignee = _assignee(session, request.assigned_to) if request.assigned_to else None
+    status = reference.open_status
+    if status is None:
+        raise LookupError("no open status is configured")
+    assignee = _assignee_record(session, request.assigned_to) if request.assigned_to else None
+    tag_ids = repository.tag_ids(session, request.tag_names())
     now = utcnow()
-    ticket = Ticket(
+    ticket_id = repository.insert_ticket(
+        session,
+        title=request.title,
+        description=request.description,
+        requester_id=requester.id,
+        assignee_id=assignee.id if assignee else None,
+        category_id=category.id,
+        priority_id=priority.id,
+        status_id=status.id,
+        tag_ids=list(tag_ids.values()),
+        at=now,
+    )
+    view = new_ticket_view(
+        ticket_id,
         title=request.title,
         description=request.description,
         requester=requester,
         assignee=assignee,
         category=category,
         priority=priority,
-        status=repository.default_open_status(session),
-        tags=repository.tags_named(session, request.tag_names()),
-        created_at=now,
-        updated_at=now,
+        status=status,
+        tags=sorted(tag_ids),
+        at=now,
     )
-    session.add(ticket)
-    session.flush()
-    session.add(
-        TicketHistory(
-            ticket_id=ticket.id,
-            actor_id=actor.id,
-            created_at=now,
-            field="created",
-            new_value=ticket.number,
-        )
-    )
-    data = ticket_event_data(session, ticket, actor=actor, comment_count=0)
-    record_event(session, EventType.TICKET_CREATED, data, ticket_id=ticket.id, occurred_at=now)
+    who = user_ref(actor)
+    events: list[TicketEventData] = [TicketCreated(ticket=view, actor=who)]
     if assignee is not None:
-        changes = {"assignee": {"from": None, "to": _ref(assignee)}}
-        data = ticket_event_data(session, ticket, actor=actor, comment_count=0, changes=changes)
-        record_event(session, EventType.TICKET_ASSIGNED, data, ticket_id=ticket.id, occurred_at=now)
-    return ticket
+        assigned = FieldChange("assignee", None, {"id": assignee.id, "name": assignee.name})
+        events.append(
+            TicketAssigned(ticket=view, actor=who, changes={"assignee": assigned.change()})
+        )
+    record_ticket_change(
+        session,
+        ticket_id=ticket_id,
+        actor_id=actor.id,
+        at=now,
+        history=[HistoryEntry("created", None, view.number)],
+        events=events,
+    )
+    return view
 
 
 def get_visible_ticket(session: Session, *, viewer: User, ref: str) -> Ticket:
@@ -129,6 +165,26 @@ def get_visible_ticket(session: Session, *, viewer: User, ref: str) -> Ticket:
     if ticket is None or not access.can_see(viewer, ticket):
         raise NotFound(f"no ticket {ref}")
     return ticket
+
+
+def read_ticket(session: Session, *, viewer: User, ref: str) -> TicketView:
+    """A ticket by id or TKT- number as `viewer` sees it, from plain rows and the reference
+    cache; one the viewer may not see is as absent as a missing one."""
+    ticket_id = parse_ticket_ref(ref)
+    row = repository.ticket_row(session, ticket_id=ticket_id) if ticket_id else None
+    if row is None or not access.may_see_requester(viewer, row.requester_id):
+        raise NotFound(f"no ticket {ref}")
+    counts = comment_counts(session, ticket_ids=[row.id], include_internal=viewer.role.is_staff)
+    requester = reference_cache.person(session, user_id=row.requester_id)
+    assignee = reference_cache.person(session, user_id=row.assignee_id) if row.assignee_id else None
+    assert requester is not None  # a foreign key
+    return row_view(
+        row,
+        reference=reference_cache.reference(session),
+        requester=requester,
+        assignee=assignee,
+        comment_count=counts.get(row.id, 0),
+    )
 
 
 def list_tickets(
@@ -232,8 +288,7 @@ def update_ticket(
 
     if changes:
         ticket.updated_at = now
-        session.flush()
-        record_changes(session, ticket, changes, actor=actor, at=now, resolved=resolved)
+        record_field_changes(session, ticket, changes, actor=actor, at=now, resolved=resolved)
     return ticket
 
 

@@ -1,0 +1,212 @@
+"""The webhook contract: one model per event type, the `data` of its Standard Webhooks envelope.
+
+These are the events' own schemas, published in the OpenAPI document's `webhooks` section; the
+ticket inside is the ticket as staff see it. `actor` is who made the change, or null for the
+system (an SLA breach, an automatic assignment).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.ticket_view import TicketView, UserRef
+
+
+class EventType(StrEnum):
+    TICKET_CREATED = "ticket.created"
+    TICKET_UPDATED = "ticket.updated"
+    TICKET_STATUS_CHANGED = "ticket.status_changed"
+    TICKET_ASSIGNED = "ticket.assigned"
+    TICKET_RESOLVED = "ticket.resolved"
+    TICKET_COMMENTED = "ticket.commented"
+    TICKET_SLA_BREACHED = "ticket.sla_breached"
+    TICKET_ESCALATED = "ticket.escalated"
+    ARTICLE_CREATED = "article.created"
+    ARTICLE_UPDATED = "article.updated"
+    ARTICLE_DELETED = "article.deleted"
+
+
+class Change(BaseModel):
+    """A field's value before and after: `{"from": …, "to": …}`. References are `{id, name}`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: Any = Field(alias="from")
+    to: Any
+
+
+class EventData(BaseModel):
+    event_type: ClassVar[EventType]
+    actor: UserRef | None = Field(description="Who acted; null for the system.")
+
+
+class TicketEventData(EventData):
+    ticket: TicketView
+
+
+class TicketCreated(TicketEventData):
+    """A ticket was opened."""
+
+    event_type = EventType.TICKET_CREATED
+
+
+class ArticleSummary(BaseModel):
+    id: int
+    title: str
+    published: bool
+
+
+class TicketUpdated(TicketEventData):
+    """Title, description, category, priority, tags or linked articles changed."""
+
+    event_type = EventType.TICKET_UPDATED
+    changes: dict[str, Change]
+    article: ArticleSummary | None = Field(
+        default=None, description="The article linked or unlinked, for an `articles` change."
+    )
+
+
+class TicketStatusChanged(TicketEventData):
+    """The ticket moved to another status."""
+
+    event_type = EventType.TICKET_STATUS_CHANGED
+    changes: dict[str, Change]
+
+
+class Routing(BaseModel):
+    category_id: int
+    strategy: str
+
+
+class TicketAssigned(TicketEventData):
+    """The assignee changed (to nobody, too)."""
+
+    event_type = EventType.TICKET_ASSIGNED
+    changes: dict[str, Change]
+    routing: Routing | None = Field(
+        default=None, description="The assignment pool that chose, for an automatic assignment."
+    )
+
+
+class TicketResolved(TicketEventData):
+    """The ticket entered a closed status from an open one."""
+
+    event_type = EventType.TICKET_RESOLVED
+    changes: dict[str, Change] = Field(description="Always empty: see ticket.status_changed.")
+
+
+class CommentData(BaseModel):
+    id: int
+    ticket_id: int
+    author: UserRef
+    body: str
+    internal: bool
+    created_at: datetime
+
+
+class TicketCommented(TicketEventData):
+    """A public reply or an internal note was added."""
+
+    event_type = EventType.TICKET_COMMENTED
+    comment: CommentData
+
+
+class NamedRef(BaseModel):
+    id: int
+    name: str
+
+
+class Escalation(BaseModel):
+    reason: str
+    from_: NamedRef | None = Field(alias="from")
+    to: NamedRef | None
+    comment_id: int
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class TicketEscalated(TicketEventData):
+    """A bot (or an agent) handed the ticket to a human."""
+
+    event_type = EventType.TICKET_ESCALATED
+    escalation: Escalation
+
+
+class Breach(BaseModel):
+    kind: str = Field(description="`first_response` or `resolution`.")
+    due_at: datetime
+
+
+class TicketSlaBreached(TicketEventData):
+    """A first-response or resolution target passed; sent once per ticket."""
+
+    event_type = EventType.TICKET_SLA_BREACHED
+    breach: Breach
+
+
+class ArticleData(BaseModel):
+    id: int
+    title: str
+    body: str
+    tags: list[str]
+    published: bool
+    author: UserRef
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None
+    version: int
+
+
+class ArticleCreated(EventData):
+    """A knowledge-base article was written."""
+
+    event_type = EventType.ARTICLE_CREATED
+    article: ArticleData
+
+
+class ArticleUpdated(EventData):
+    """An article changed (its text, tags or publication)."""
+
+    event_type = EventType.ARTICLE_UPDATED
+    article: ArticleData
+    changes: dict[str, Change]
+
+
+class ArticleDeleted(EventData):
+    """An article was deleted."""
+
+    event_type = EventType.ARTICLE_DELETED
+    article: ArticleData
+
+
+EVENT_DATA: dict[EventType, type[EventData]] = {
+    model.event_type: model
+    for model in (
+        TicketCreated,
+        TicketUpdated,
+        TicketStatusChanged,
+        TicketAssigned,
+        TicketResolved,
+        TicketCommented,
+        TicketEscalated,
+        TicketSlaBreached,
+        ArticleCreated,
+        ArticleUpdated,
+        ArticleDeleted,
+    )
+}
+
+Data = TypeVar("Data", bound=EventData)
+
+
+class Envelope(BaseModel, Generic[Data]):
+    """What a subscriber receives: the Standard Webhooks payload shape."""
+
+    id: str = Field(description="`evt_…`; also the `webhook-id` header, stable across retries.")
+    type: EventType
+    timestamp: datetime
+    data: Data
