@@ -97,6 +97,7 @@ class SustainedIngest:
     steps: list[Step]
     confirmed: Step | None  # the long step at the highest rate that passed
     lowest_failure: Step | None
+    max_rate: float  # the search's cap
 
     def detail(self) -> str:
         parts = []
@@ -113,6 +114,8 @@ class SustainedIngest:
             parts.append(
                 f"failed at {self.lowest_failure.rate:,.0f}/s ({self.lowest_failure.failure})"
             )
+        else:
+            parts.append(f"no step failed up to the search's cap of {self.max_rate:,.0f}/s")
         parts.append("steps: " + ", ".join(step.summary() for step in self.steps))
         return "; ".join(parts)
 
@@ -244,4 +247,6 @@ def find_sustained_rate(system: System, plan: IngestPlan) -> SustainedIngest:
             confirmed = step
             break
         candidate = _rounded(candidate * 0.8) if candidate > plan.min_rate else None
-    return SustainedIngest(steps=steps, confirmed=confirmed, lowest_failure=lowest_failure)
+    return SustainedIngest(
+        steps=steps, confirmed=confirmed, lowest_failure=lowest_failure, max_rate=plan.max_rate
+    )
