@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 PUBLISHER_LOCK = "outbox:publisher-lock"
 _LOCK_TTL_MS = 15_000
-_TASK_BATCH = 50
 # id, event_id, event_type, ticket_id, payload
 _Outgoing = tuple[int, str, str, int | None, str]
 _RELEASE_IF_OURS = """
@@ -107,13 +106,9 @@ class OutboxPublisher:
             pipe.xadd(self.stream, fields, maxlen=self.stream_maxlen, approximate=True)  # type: ignore[arg-type]
         pipe.execute()
         events = [(row.event_id, row.event_type, row.ticket_id) for row in rows]
-        if len(events) == 1:
-            self.celery.send_task(tasks.HANDLE_EVENT, args=list(events[0]))
-            return
-        # Sending a Celery message costs far more than handling an event's timers: a burst
-        # goes to the worker as a few batch tasks rather than one task per event.
-        for start in range(0, len(events), _TASK_BATCH):
-            self.celery.send_task(tasks.HANDLE_EVENTS, args=[events[start : start + _TASK_BATCH]])
+        # Sending a Celery message costs far more than handling an event's timers: a round
+        # goes to the worker as one batch task, however many events it carries.
+        self.celery.send_task(tasks.HANDLE_EVENTS, args=[events])
 
     @staticmethod
     def _mark_published(ids: list[int]) -> None:

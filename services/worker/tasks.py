@@ -26,9 +26,9 @@ logger = logging.getLogger(__name__)
 # Set while a statistics refresh is queued: events arriving meanwhile ride along with it, so
 # the snapshot is recomputed at most about once a second however many events arrive.
 STATS_PENDING_KEY = "stats:refresh-pending"
-# Events handled per transaction in a batch task: few enough that the write lock is held for
-# milliseconds only.
-_EVENTS_PER_TRANSACTION = 5
+# Events handled per transaction in a batch task: a commit each 20 events, so SQLite's write
+# lock, which the API waits for too, is held for a few milliseconds at a time.
+_EVENTS_PER_TRANSACTION = 20
 
 
 def _publisher() -> OutboxPublisher:

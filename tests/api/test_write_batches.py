@@ -28,8 +28,9 @@ def _batched_requests(metrics_text: str) -> tuple[float, float]:
 async def _mixed_writes(
     base_url: str, key: str, *, ticket_id: int, marker: str
 ) -> list[httpx.Response]:
-    """Creations interleaved with changes that fail half-way: each of those sets the title,
-    then names an unknown category, so its savepoint holds a written row when it fails."""
+    """Creations interleaved with changes that fail half-way: each of those replaces the tags
+    (new tag rows, the ticket's tag links), then names a customer as assignee, so its
+    savepoint holds written rows when it fails."""
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=WRITES)
     async with httpx.AsyncClient(
@@ -38,7 +39,7 @@ async def _mixed_writes(
 
         def write(i: int) -> asyncio.Future[httpx.Response]:
             if i % 3 == 0:
-                body = {"title": f"{marker} broken #{i}", "category_id": 999_999}
+                body = {"tags": [f"{marker}-{i}"], "assigned_to": 1}  # user 1 is a customer
                 return asyncio.ensure_future(client.patch(f"/tickets/{ticket_id}", json=body))
             body = {"title": f"{marker} #{i}", "description": "batched", "category_id": 2}
             return asyncio.ensure_future(client.post("/tickets", json=body))
@@ -50,7 +51,8 @@ def test_a_failing_request_rolls_back_alone_while_its_batch_commits(
     api_server: ApiServer, agent: httpx.Client, api_keys: dict[str, str], db: Session
 ) -> None:
     target = agent.post(
-        "/tickets", json={"title": "Untouched", "description": "d", "category_id": 1}
+        "/tickets",
+        json={"title": "Untouched", "description": "d", "category_id": 1, "tags": ["keep"]},
     ).json()
     requests_before, commits_before = _batched_requests(agent.get("/metrics").text)
     marker = f"batch-{uuid.uuid4().hex[:8]}"
@@ -62,7 +64,7 @@ def test_a_failing_request_rolls_back_alone_while_its_batch_commits(
     failed = [r for i, r in enumerate(responses) if i % 3 == 0]
     created = [r for i, r in enumerate(responses) if i % 3 != 0]
     assert {r.status_code for r in failed} == {422}
-    assert all(r.json()["errors"][0]["field"] == "category_id" for r in failed)
+    assert all(r.json()["errors"][0]["field"] == "assigned_to" for r in failed)
     assert {r.status_code for r in created} == {201}
     # The failed changes left nothing: not the title they had set, not a history row.
     reread = agent.get(f"/tickets/{target['id']}").json()

@@ -273,14 +273,13 @@ async def _update(
     request = parse_input(TicketUpdate, fields)
 
     def work(session: Session, caller: User) -> TicketView:
-        updated = tickets.update_ticket(
+        return tickets.update_ticket(
             session,
             actor=caller,
             ref=str(ticket),
             request=request,
             if_match=if_match(expected_version),
         )
-        return tickets.render(session, updated, viewer=caller)
 
     return await call_as_caller(ctx, work, write=True)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlalchemy import ColumnElement, true
 
 from shared.errors import Forbidden
-from shared.models import Status, Ticket, User
+from shared.models import Ticket, User
 
 # What a customer may change on their own ticket; status only to close or re-open it.
 CUSTOMER_EDITABLE = frozenset({"title", "description", "tags", "status_id"})
@@ -34,12 +36,22 @@ def ensure_may_create(actor: User, *, requester_id: int, assignee_id: int | None
         raise Forbidden("customers cannot assign tickets", field="assigned_to")
 
 
+class StatusFacts(Protocol):
+    """What the rules need to know of a status (a row or its cached record)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def is_closed(self) -> bool: ...
+
+
 def ensure_may_update(
     actor: User,
-    ticket: Ticket,
     *,
+    current_status: StatusFacts,
     fields: set[str],
-    new_status: Status | None,
+    new_status: StatusFacts | None,
     reopen_status_id: int,
 ) -> None:
     if actor.role.is_staff:
@@ -47,10 +59,10 @@ def ensure_may_update(
     forbidden = sorted(fields - CUSTOMER_EDITABLE)
     if forbidden:
         raise Forbidden(f"customers cannot change {', '.join(forbidden)}", field=forbidden[0])
-    if new_status is None or new_status.id == ticket.status_id:
+    if new_status is None or new_status.id == current_status.id:
         return
     closing = new_status.is_closed
-    reopening = ticket.status.is_closed and new_status.id == reopen_status_id
+    reopening = current_status.is_closed and new_status.id == reopen_status_id
     if not (closing or reopening):
         raise Forbidden(
             "customers may only close their ticket or re-open a closed one", field="status_id"

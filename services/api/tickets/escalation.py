@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from services.api.comments.schemas import CommentCreate, CommentOut
 from services.api.comments.service import add_comment
 from services.api.tickets.escalation_schemas import EscalationOut, EscalationRequest
-from services.api.tickets.service import _check_version, get_visible_ticket, render
+from services.api.tickets.service import check_version, get_visible_ticket, render
 from shared.clock import utcnow
 from shared.errors import Conflict, Forbidden, InvalidInput, InvalidReference
 from shared.event_types import Escalation as EscalationData
@@ -76,7 +76,7 @@ def escalate_ticket(
     if not actor.role.is_staff:
         raise Forbidden("customers cannot escalate tickets")
     ticket = get_visible_ticket(session, viewer=actor, ref=ref)
-    _check_version(ticket, if_match)
+    check_version(ticket.version, if_match)
     _ensure_escalable(ticket)
     priority = (
         _raised_priority(session, ticket, request.priority_id)

@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from services.api.tickets.schemas import TicketFilterFields, TicketFilters, TicketSort
 from shared.db import insert_ignoring_duplicates
@@ -15,7 +16,6 @@ from shared.models import (
     PriorityLevel,
     SlaPause,
     SlaStatus,
-    Status,
     Tag,
     Ticket,
     TicketHistory,
@@ -33,9 +33,11 @@ _ROW_COLUMNS = [
 ]
 
 
-def ticket_row(session: Session, *, ticket_id: int) -> TicketRow | None:
-    """The ticket's columns and tag names: two plain SELECTs, no ORM object."""
-    row = session.execute(select(*_ROW_COLUMNS).where(Ticket.id == ticket_id)).first()
+def ticket_row(session: Session, *, ticket_id: int, lock: bool = False) -> TicketRow | None:
+    """The ticket's columns and tag names: two plain SELECTs, no ORM object. `lock` holds the
+    row until the transaction ends (PostgreSQL; SQLite's writers are serialised already)."""
+    query = select(*_ROW_COLUMNS).where(Ticket.id == ticket_id)
+    row = session.execute(query.with_for_update() if lock else query).first()
     if row is None:
         return None
     tags = session.scalars(
@@ -188,31 +190,29 @@ def insert_ticket(
     return int(ticket_id)
 
 
-def default_open_status(session: Session) -> Status:
-    """Where new and re-opened tickets start: the first open status (Open)."""
-    status = session.scalar(
-        select(Status).where(Status.is_closed.is_(False)).order_by(Status.position, Status.id)
+def update_ticket_row(
+    session: Session, *, ticket_id: int, version: int, values: dict[str, Any]
+) -> None:
+    """UPDATE the ticket if it is still at `version` (StaleDataError otherwise: a 412).
+
+    ORM-enabled, so a copy of the ticket that this transaction has loaded (another request of
+    the same batch) is brought up to date too."""
+    result = session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket_id, Ticket.version == version)
+        .values(**values)
+        .execution_options(synchronize_session="fetch")
     )
-    if status is None:
-        raise LookupError("no open status is configured")
-    return status
+    if getattr(result, "rowcount", 1) != 1:
+        raise StaleDataError(f"ticket {ticket_id} is no longer at version {version}")
 
 
-def terminal_status_id(session: Session) -> int | None:
-    """The last closed status in the workflow (Closed): entering it sets closed_at."""
-    return session.scalar(
-        select(Status.id)
-        .where(Status.is_closed.is_(True))
-        .order_by(Status.position.desc(), Status.id.desc())
-    )
-
-
-def default_priority(session: Session) -> PriorityLevel | None:
-    """The middle of the urgency ranking (Medium in the sample data)."""
-    levels = list(
-        session.scalars(select(PriorityLevel).order_by(PriorityLevel.rank, PriorityLevel.id))
-    )
-    return levels[len(levels) // 2] if levels else None
+def replace_tags(session: Session, *, ticket_id: int, tag_ids: list[int]) -> None:
+    session.execute(delete(ticket_tags).where(ticket_tags.c.ticket_id == ticket_id))
+    if tag_ids:
+        session.execute(
+            insert(ticket_tags), [{"ticket_id": ticket_id, "tag_id": tag} for tag in tag_ids]
+        )
 
 
 def history_rows(

@@ -70,10 +70,9 @@ def _update(
     response: Response,
     if_match: str | None,
 ) -> TicketView:
-    ticket = service.update_ticket(
+    view = service.update_ticket(
         session, actor=actor, ref=ticket_ref, request=body, if_match=if_match
     )
-    view = service.render(session, ticket, viewer=actor)
     response.headers.update(etag(view.version))
     return view
 

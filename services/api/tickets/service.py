@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -11,15 +12,16 @@ from services.api.tickets.schemas import HistoryOut, TicketCreate, TicketFilters
 from shared.clock import utcnow
 from shared.errors import InvalidReference, NotFound, StaleVersion
 from shared.event_types import TicketAssigned, TicketCreated, TicketEventData
-from shared.models import Category, PriorityLevel, Status, Ticket, User, parse_ticket_ref
+from shared.models import Ticket, User, parse_ticket_ref
 from shared.reference_cache import UserRecord, reference_cache
 from shared.ticket_changes import (
     FieldChange,
     HistoryEntry,
-    record_field_changes,
+    field_change_events,
     record_ticket_change,
 )
 from shared.ticket_view import (
+    TicketRow,
     TicketView,
     comment_counts,
     new_ticket_view,
@@ -27,39 +29,6 @@ from shared.ticket_view import (
     ticket_view,
     user_ref,
 )
-
-
-def _category(session: Session, category_id: int) -> Category:
-    category = session.get(Category, category_id)
-    if category is None or not category.active:
-        raise InvalidReference(f"no active category with id {category_id}", field="category_id")
-    return category
-
-
-def _priority(session: Session, priority_id: int) -> PriorityLevel:
-    priority = session.get(PriorityLevel, priority_id)
-    if priority is None:
-        raise InvalidReference(f"no priority with id {priority_id}", field="priority_id")
-    return priority
-
-
-def _status(session: Session, status_id: int) -> Status:
-    status = session.get(Status, status_id)
-    if status is None:
-        raise InvalidReference(f"no status with id {status_id}", field="status_id")
-    return status
-
-
-def _assignee(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None or not user.active or not user.role.is_staff:
-        raise InvalidReference(f"no active agent or admin with id {user_id}", field="assigned_to")
-    return user
-
-
-def _ref(value: Any) -> dict[str, Any] | None:
-    """How a referenced row appears in change records: its id and name."""
-    return {"id": value.id, "name": value.name} if value is not None else None
 
 
 def render(
@@ -174,17 +143,7 @@ def read_ticket(session: Session, *, viewer: User, ref: str) -> TicketView:
     row = repository.ticket_row(session, ticket_id=ticket_id) if ticket_id else None
     if row is None or not access.may_see_requester(viewer, row.requester_id):
         raise NotFound(f"no ticket {ref}")
-    counts = comment_counts(session, ticket_ids=[row.id], include_internal=viewer.role.is_staff)
-    requester = reference_cache.person(session, user_id=row.requester_id)
-    assignee = reference_cache.person(session, user_id=row.assignee_id) if row.assignee_id else None
-    assert requester is not None  # a foreign key
-    return row_view(
-        row,
-        reference=reference_cache.reference(session),
-        requester=requester,
-        assignee=assignee,
-        comment_count=counts.get(row.id, 0),
-    )
+    return _view_for(session, row, viewer=viewer)
 
 
 def list_tickets(
@@ -199,28 +158,28 @@ def list_tickets(
     return [ticket_view(t, comment_count=counts.get(t.id, 0)) for t in tickets], total
 
 
-def _check_version(ticket: Ticket, if_match: str | None) -> None:
+def check_version(version: int, if_match: str | None) -> None:
     """If-Match carries the ETag the client last saw; anything else means someone wrote since."""
     if if_match is None:
         return
     tags = [tag.strip().removeprefix("W/").strip('"') for tag in if_match.split(",")]
-    if "*" not in tags and str(ticket.version) not in tags:
+    if "*" not in tags and str(version) not in tags:
         raise StaleVersion(
-            f"the ticket is at version {ticket.version}, not {if_match}; fetch it and retry",
+            f"the ticket is at version {version}, not {if_match}; fetch it and retry",
             field="If-Match",
         )
 
 
-def _fields_that_differ(ticket: Ticket, request: TicketUpdate) -> set[str]:
+def _fields_that_differ(row: TicketRow, request: TicketUpdate) -> set[str]:
     """The sent fields whose value is not the ticket's already (a no-op needs no permission)."""
     current: dict[str, Any] = {
-        "title": ticket.title,
-        "description": ticket.description,
-        "status_id": ticket.status_id,
-        "priority_id": ticket.priority_id,
-        "category_id": ticket.category_id,
-        "assigned_to": ticket.assignee_id,
-        "tags": sorted(tag.name for tag in ticket.tags),
+        "title": row.title,
+        "description": row.description,
+        "status_id": row.status_id,
+        "priority_id": row.priority_id,
+        "category_id": row.category_id,
+        "assigned_to": row.assignee_id,
+        "tags": sorted(row.tags),
     }
     sent = request.sent_fields()
     wanted = {name: getattr(request, name) for name in sent}
@@ -229,67 +188,128 @@ def _fields_that_differ(ticket: Ticket, request: TicketUpdate) -> set[str]:
     return {name for name in sent if wanted[name] != current[name]}
 
 
+def _named(record: Any) -> dict[str, Any] | None:
+    """How a referenced row appears in change records: its id and name."""
+    return {"id": record.id, "name": record.name} if record is not None else None
+
+
 def update_ticket(
     session: Session, *, actor: User, ref: str, request: TicketUpdate, if_match: str | None
-) -> Ticket:
-    ticket = get_visible_ticket(session, viewer=actor, ref=ref)
-    _check_version(ticket, if_match)
-    sent = _fields_that_differ(ticket, request)
-    new_status = _status(session, request.status_id) if request.status_id is not None else None
-    reopen_status = repository.default_open_status(session)
+) -> TicketView:
+    """Change a ticket with one Core UPDATE guarded by its version; returns it as `actor` sees
+    it. References come from the reference cache, the history and events from the one writer."""
+    ticket_id = parse_ticket_ref(ref)
+    row = repository.ticket_row(session, ticket_id=ticket_id, lock=True) if ticket_id else None
+    if row is None or not access.may_see_requester(actor, row.requester_id):
+        raise NotFound(f"no ticket {ref}")
+    check_version(row.version, if_match)
+    reference = reference_cache.reference(session)
+    sent = _fields_that_differ(row, request)
+    new_status = None
+    if request.status_id is not None:
+        new_status = reference.statuses.get(request.status_id)
+        if new_status is None:
+            raise InvalidReference(f"no status with id {request.status_id}", field="status_id")
+    current_status = reference.statuses[row.status_id]
+    reopen_status = reference.open_status
+    assert reopen_status is not None  # closing the last open status is refused
     access.ensure_may_update(
-        actor, ticket, fields=sent, new_status=new_status, reopen_status_id=reopen_status.id
+        actor,
+        current_status=current_status,
+        fields=sent,
+        new_status=new_status,
+        reopen_status_id=reopen_status.id,
     )
 
     changes: list[FieldChange] = []
+    values: dict[str, Any] = {}
     for name in ("title", "description"):
         value = getattr(request, name)
-        if name in sent and value != getattr(ticket, name):
-            changes.append(FieldChange(name, getattr(ticket, name), value))
-            setattr(ticket, name, value)
-    if "category_id" in sent and request.category_id != ticket.category_id:
-        category = _category(session, request.category_id)  # type: ignore[arg-type]
-        changes.append(FieldChange("category", _ref(ticket.category), _ref(category)))
-        ticket.category = category
-    if "priority_id" in sent and request.priority_id != ticket.priority_id:
-        priority = _priority(session, request.priority_id)  # type: ignore[arg-type]
-        changes.append(FieldChange("priority", _ref(ticket.priority), _ref(priority)))
-        ticket.priority = priority
-    if "tags" in sent:
-        names = list(request.tags or [])
-        old_names = [tag.name for tag in ticket.tags]
-        if sorted(names) != sorted(old_names):
-            changes.append(FieldChange("tags", sorted(old_names), sorted(names)))
-            ticket.tags = repository.tags_named(session, names)
-    if "assigned_to" in sent and request.assigned_to != ticket.assignee_id:
-        assignee = _assignee(session, request.assigned_to) if request.assigned_to else None
-        changes.append(FieldChange("assignee", _ref(ticket.assignee), _ref(assignee)))
-        ticket.assignee = assignee
+        if name in sent and value != getattr(row, name):
+            changes.append(FieldChange(name, getattr(row, name), value))
+            values[name] = value
+    if "category_id" in sent and request.category_id != row.category_id:
+        category = reference.categories.get(request.category_id)  # type: ignore[arg-type]
+        if category is None or not category.active:
+            raise InvalidReference(
+                f"no active category with id {request.category_id}", field="category_id"
+            )
+        old = reference.categories[row.category_id]
+        changes.append(FieldChange("category", _named(old), _named(category)))
+        values["category_id"] = category.id
+    if "priority_id" in sent and request.priority_id != row.priority_id:
+        priority = reference.priorities.get(request.priority_id)  # type: ignore[arg-type]
+        if priority is None:
+            raise InvalidReference(
+                f"no priority with id {request.priority_id}", field="priority_id"
+            )
+        old_priority = reference.priorities[row.priority_id]
+        changes.append(FieldChange("priority", _named(old_priority), _named(priority)))
+        values["priority_id"] = priority.id
+    tags = row.tags
+    if "tags" in sent and sorted(request.tags or []) != sorted(row.tags):
+        tags = sorted(request.tags or [])
+        changes.append(FieldChange("tags", sorted(row.tags), tags))
+        repository.replace_tags(
+            session, ticket_id=row.id, tag_ids=list(repository.tag_ids(session, tags).values())
+        )
+    if "assigned_to" in sent and request.assigned_to != row.assignee_id:
+        assignee = _assignee_record(session, request.assigned_to) if request.assigned_to else None
+        previous = (
+            reference_cache.person(session, user_id=row.assignee_id) if row.assignee_id else None
+        )
+        changes.append(FieldChange("assignee", _named(previous), _named(assignee)))
+        values["assignee_id"] = assignee.id if assignee else None
 
     now = utcnow()
     resolved = False
-    if new_status is not None and new_status.id != ticket.status_id:
-        was_closed = ticket.status.is_closed
-        was_paused = ticket.status.pauses_sla
-        changes.append(FieldChange("status", _ref(ticket.status), _ref(new_status)))
-        ticket.status = new_status
-        if new_status.pauses_sla and not was_paused:
-            repository.start_sla_pause(session, ticket_id=ticket.id, at=now)
-        elif was_paused and not new_status.pauses_sla:
-            repository.end_sla_pause(session, ticket_id=ticket.id, at=now)
+    if new_status is not None and new_status.id != row.status_id:
+        changes.append(FieldChange("status", _named(current_status), _named(new_status)))
+        values["status_id"] = new_status.id
+        if new_status.pauses_sla and not current_status.pauses_sla:
+            repository.start_sla_pause(session, ticket_id=row.id, at=now)
+        elif current_status.pauses_sla and not new_status.pauses_sla:
+            repository.end_sla_pause(session, ticket_id=row.id, at=now)
         if not new_status.is_closed:
-            ticket.resolved_at = ticket.closed_at = None
+            values["resolved_at"] = values["closed_at"] = None
         else:
-            if not was_closed:
-                ticket.resolved_at = now
+            if not current_status.is_closed:
+                values["resolved_at"] = now
                 resolved = True
-            if new_status.id == repository.terminal_status_id(session):
-                ticket.closed_at = now
+            if new_status.id == reference.terminal_status_id:
+                values["closed_at"] = now
 
-    if changes:
-        ticket.updated_at = now
-        record_field_changes(session, ticket, changes, actor=actor, at=now, resolved=resolved)
-    return ticket
+    if not changes:
+        return _view_for(session, row, viewer=actor)
+    values |= {"updated_at": now, "version": row.version + 1}
+    repository.update_ticket_row(session, ticket_id=row.id, version=row.version, values=values)
+    row = replace(row, **values, tags=tags)
+    staff = _view_for(session, row, viewer=None)
+    record_ticket_change(
+        session,
+        ticket_id=row.id,
+        actor_id=actor.id,
+        at=now,
+        history=[change.history_entry() for change in changes],
+        events=field_change_events(staff, changes, actor=actor, resolved=resolved),
+    )
+    return staff if actor.role.is_staff else _view_for(session, row, viewer=actor)
+
+
+def _view_for(session: Session, row: TicketRow, *, viewer: User | None) -> TicketView:
+    """The ticket as `viewer` sees it (None: as staff see it, as events carry it)."""
+    include_internal = viewer is None or viewer.role.is_staff
+    counts = comment_counts(session, ticket_ids=[row.id], include_internal=include_internal)
+    requester = reference_cache.person(session, user_id=row.requester_id)
+    assignee = reference_cache.person(session, user_id=row.assignee_id) if row.assignee_id else None
+    assert requester is not None  # a foreign key
+    return row_view(
+        row,
+        reference=reference_cache.reference(session),
+        requester=requester,
+        assignee=assignee,
+        comment_count=counts.get(row.id, 0),
+    )
 
 
 def ticket_history(session: Session, *, viewer: User, ref: str) -> list[HistoryOut]:
