@@ -58,9 +58,12 @@ class Tag(Base):
 class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
-        Index("ix_tickets_status_priority", "status_id", "priority_id"),
+        # The default list order (newest first) within the filters agents use most.
+        Index("ix_tickets_status_priority_created", "status_id", "priority_id", "created_at"),
         Index("ix_tickets_created_at", "created_at"),
         Index("ix_tickets_resolution_due_at", "resolution_due_at"),
+        # The dashboard's "due soon": the nearest due times of each running status.
+        Index("ix_tickets_status_resolution_due", "status_id", "resolution_due_at"),
         Index("ix_tickets_first_response_due_at", "first_response_due_at"),
     )
 

@@ -22,6 +22,10 @@ _FTS_NAME: ColumnElement[Any] = literal_column("ticket_search")
 _FTS_RANK = func.bm25(_FTS_NAME, 10.0, 3.0, 1.0, 6.0)
 _FTS_SNIPPET = func.snippet(_FTS_NAME, -1, "<mark>", "</mark>", "…", 16)
 _FTS_TITLE = func.highlight(_FTS_NAME, 0, "<mark>", "</mark>")
+# The rowid as a plain value (`+rowid`): a condition on it is checked on each match instead of
+# being handed to FTS5, which would run the whole MATCH once per listed id (2.5-8 ms for the
+# twenty snippets of a page; ~1 ms this way).
+_FTS_ROWID_UNINDEXED: ColumnElement[Any] = literal_column("+ticket_search.rowid")
 
 _TSV = table(
     "ticket_search",
@@ -36,6 +40,15 @@ _TS_SNIPPET_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8
 _TS_TITLE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, HighlightAll=true"
 
 
+def _narrowed(visible: ColumnElement[bool], params: SearchParams) -> Select[Any] | None:
+    """The ids of the tickets the viewer may see and the filters select, as a subquery that
+    each match is looked up in (built once); None for staff without filters, who see every
+    match: counting and ranking then need the index alone."""
+    if isinstance(visible, True_) and apply_filters(select(Ticket.id), params).whereclause is None:
+        return None
+    return apply_filters(select(Ticket.id).where(visible), params)
+
+
 def _page(
     session: Session,
     ranked: Select[Any],
@@ -45,12 +58,14 @@ def _page(
     marks: Any,
 ) -> tuple[list[Hit], int]:
     """The total, then the page's ids by rank, then only for those: the tickets, and the
-    snippet and highlighted title (`marks(ids)`). Ranking 20,000 matches is cheap; building
-    20,000 snippets and ticket rows only to keep twenty is not."""
-    total = session.scalar(apply_filters(count, params)) or 0
-    page = apply_filters(ranked, params).order_by(*order)
-    top = session.execute(page.limit(params.limit).offset(params.offset)).all()
+    snippet and highlighted title (`marks(ids)`). Ranking reads every match once; building a
+    snippet and a ticket row for each only to keep a page of them would cost far more.
+    `ranked` and `count` already hold the viewer's and the filters' conditions."""
+    total = session.scalar(count) or 0
+    top = session.execute(ranked.order_by(*order).limit(params.limit).offset(params.offset)).all()
     ids = [ticket_id for ticket_id, _score in top]
+    if not ids:
+        return [], total
     tickets = {
         ticket.id: ticket for ticket in session.scalars(select(Ticket).where(Ticket.id.in_(ids)))
     }
@@ -68,29 +83,25 @@ def _sqlite(
     session: Session, terms: list[SearchTerm], visible: ColumnElement[bool], params: SearchParams
 ) -> tuple[list[Hit], int]:
     match = _FTS_NAME.op("MATCH")(to_fts5(terms))
-    # Staff with no filter see every match: counting and ranking then need only the index, not
-    # a join to tickets for each of possibly tens of thousands of matches.
-    index_only = (
-        isinstance(visible, True_) and apply_filters(select(Ticket.id), params).whereclause is None
-    )
-
-    def matching(query: Select[Any]) -> Select[Any]:
-        if index_only:
-            return query.select_from(_FTS).where(match)
-        return query.select_from(_FTS).join(Ticket, Ticket.id == _FTS.c.rowid).where(match, visible)
+    conditions = [match]
+    narrowed = _narrowed(visible, params)
+    if narrowed is not None:
+        # A join to tickets let SQLite drive from the tickets side and run the MATCH once per
+        # selected ticket: "password" among the 47,000 resolved tickets of 100,000 took 5.6 s,
+        # now 45 ms; a customer's search 37 ms, now 8.
+        conditions.append(_FTS_ROWID_UNINDEXED.in_(narrowed))
 
     def marks(ids: list[int]) -> Any:
         return session.execute(
             select(_FTS.c.rowid, _FTS_SNIPPET, _FTS_TITLE)
             .select_from(_FTS)
-            .where(match, _FTS.c.rowid.in_(ids))
+            .where(match, _FTS_ROWID_UNINDEXED.in_(ids))
         )
 
-    ranked = matching(select(_FTS.c.rowid, (-_FTS_RANK).label("score")))
     return _page(
         session,
-        ranked,
-        matching(select(func.count())),
+        select(_FTS.c.rowid, (-_FTS_RANK).label("score")).select_from(_FTS).where(*conditions),
+        select(func.count()).select_from(_FTS).where(*conditions),
         (_FTS_RANK, _FTS.c.rowid.desc()),
         params,
         marks,
@@ -106,24 +117,26 @@ def _postgres(
     snippet = func.ts_headline(_TS_CONFIG, text, tsquery, _TS_SNIPPET_OPTIONS)
     title = func.ts_headline(_TS_CONFIG, _TSV.c.title, tsquery, _TS_TITLE_OPTIONS)
 
+    matches = _TSV.c.document.op("@@")(tsquery)
+    narrowed = _narrowed(visible, params)
+
     def matching(query: Select[Any]) -> Select[Any]:
-        return (
-            query.select_from(_TSV)
-            .join(Ticket, Ticket.id == _TSV.c.ticket_id)
-            .where(_TSV.c.document.op("@@")(tsquery), visible)
-        )
+        query = query.select_from(_TSV).where(matches)
+        if narrowed is None:
+            # Every entry has its ticket (a foreign key, ON DELETE CASCADE): no join needed.
+            return query
+        return query.where(_TSV.c.ticket_id.in_(narrowed))
 
     def marks(ids: list[int]) -> Any:
         return session.execute(
             select(_TSV.c.ticket_id, snippet, title).where(_TSV.c.ticket_id.in_(ids))
         )
 
-    ranked = matching(select(Ticket.id, rank.label("score")))
     return _page(
         session,
-        ranked,
+        matching(select(_TSV.c.ticket_id, rank.label("score"))),
         matching(select(func.count())),
-        (rank.desc(), Ticket.id.desc()),
+        (rank.desc(), _TSV.c.ticket_id.desc()),
         params,
         marks,
     )

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.api.stats import repository
 from services.api.stats.schemas import DashboardOut, StatsOut
 from shared.clock import utcnow
 from shared.errors import Forbidden
-from shared.models import Status, Ticket, User
+from shared.models import User
+from shared.reference_cache import reference_cache
 from shared.stats import compute_snapshot, latest_snapshot
-from shared.ticket_view import comment_counts, ticket_view
+from shared.ticket_view import TicketView, comment_counts, ticket_view
 
 DASHBOARD_LIST_SIZE = 10
 
@@ -25,24 +26,27 @@ def current_stats(session: Session, *, viewer: User) -> StatsOut:
 
 
 def dashboard(session: Session, *, viewer: User) -> DashboardOut:
+    """The statistics, the newest tickets and the running ones nearest their due time (staff)."""
     stats = current_stats(session, viewer=viewer)
-    newest = list(
-        session.scalars(select(Ticket).order_by(Ticket.id.desc()).limit(DASHBOARD_LIST_SIZE))
+    newest_ids = repository.newest_ticket_ids(session, limit=DASHBOARD_LIST_SIZE)
+    statuses = reference_cache.reference(session).statuses.values()
+    due_soon_ids = repository.due_soon_ticket_ids(
+        session,
+        status_ids=[
+            status.id for status in statuses if not status.is_closed and not status.pauses_sla
+        ],
+        limit=DASHBOARD_LIST_SIZE,
     )
-    running = select(Status.id).where(Status.is_closed.is_(False), Status.pauses_sla.is_(False))
-    due_soon = list(
-        session.scalars(
-            select(Ticket)
-            .where(Ticket.status_id.in_(running), Ticket.resolution_due_at.is_not(None))
-            .order_by(Ticket.resolution_due_at, Ticket.id)
-            .limit(DASHBOARD_LIST_SIZE)
-        )
+    tickets = repository.tickets_by_id(
+        session, ticket_ids=list(dict.fromkeys(newest_ids + due_soon_ids))
     )
-    counts = comment_counts(
-        session, ticket_ids=[t.id for t in newest + due_soon], include_internal=True
-    )
-    return DashboardOut(
-        stats=stats,
-        newest_tickets=[ticket_view(t, comment_count=counts.get(t.id, 0)) for t in newest],
-        due_soon=[ticket_view(t, comment_count=counts.get(t.id, 0)) for t in due_soon],
-    )
+    counts = comment_counts(session, ticket_ids=list(tickets), include_internal=True)
+
+    def views(ids: list[int]) -> list[TicketView]:
+        return [
+            ticket_view(tickets[ticket_id], comment_count=counts.get(ticket_id, 0))
+            for ticket_id in ids
+            if ticket_id in tickets
+        ]
+
+    return DashboardOut(stats=stats, newest_tickets=views(newest_ids), due_soon=views(due_soon_ids))
