@@ -7,6 +7,7 @@ from services.api.comments.schemas import CommentCreate, CommentOut
 from services.api.dependencies import ActingUser, CurrentUser, DbSession
 from services.api.idempotency import respond_once
 from services.api.schemas import IdempotencyKeyHeader
+from shared.unit_of_work import run_sync
 
 router = APIRouter(prefix="/tickets/{ticket_ref}/comments", tags=["comments"])
 
@@ -18,7 +19,7 @@ def list_comments(ticket_ref: str, session: DbSession, viewer: CurrentUser) -> l
 
 
 @router.post("", response_model=CommentOut, status_code=status.HTTP_201_CREATED)
-def add_comment(
+async def add_comment(
     ticket_ref: str,
     body: CommentCreate,
     session: DbSession,
@@ -26,15 +27,17 @@ def add_comment(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Comment on a ticket; `internal: true` makes an agents-only note."""
-    return respond_once(
-        session,
-        user=actor,
-        key=idempotency_key,
-        path=f"/tickets/{ticket_ref}/comments",
-        payload=body,
-        status_code=status.HTTP_201_CREATED,
-        action=lambda: (
-            service.add_comment(session, actor=actor, ref=ticket_ref, request=body),
-            {},
-        ),
+    return await run_sync(
+        lambda: respond_once(
+            session,
+            user=actor,
+            key=idempotency_key,
+            path=f"/tickets/{ticket_ref}/comments",
+            payload=body,
+            status_code=status.HTTP_201_CREATED,
+            action=lambda: (
+                service.add_comment(session, actor=actor, ref=ticket_ref, request=body),
+                {},
+            ),
+        )
     )

@@ -11,6 +11,7 @@ from services.api.schemas import IdempotencyKeyHeader, IfMatchHeader, Page
 from services.api.tickets import service
 from services.api.tickets.schemas import HistoryOut, TicketCreate, TicketFilters, TicketUpdate
 from shared.ticket_view import TicketView
+from shared.unit_of_work import run_sync
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 
@@ -32,7 +33,7 @@ def list_tickets(
     status_code=status.HTTP_201_CREATED,
     responses={201: {"headers": {"ETag": {"schema": {"type": "string"}}}}},
 )
-def create_ticket(
+async def create_ticket(
     body: TicketCreate,
     session: DbSession,
     actor: ActingUser,
@@ -44,63 +45,63 @@ def create_ticket(
         view = service.create_ticket(session, actor=actor, request=body)
         return view, {**etag(view.version), "Location": f"/tickets/{view.id}"}
 
-    return respond_once(
-        session,
-        user=actor,
-        key=idempotency_key,
-        path="/tickets",
-        payload=body,
-        status_code=status.HTTP_201_CREATED,
-        action=create,
+    return await run_sync(
+        lambda: respond_once(
+            session,
+            user=actor,
+            key=idempotency_key,
+            path="/tickets",
+            payload=body,
+            status_code=status.HTTP_201_CREATED,
+            action=create,
+        )
     )
 
 
 @router.get("/{ticket_ref}", response_model=TicketView)
-def get_ticket(ticket_ref: TicketRef, session: DbSession, viewer: CurrentUser) -> Response:
+async def get_ticket(ticket_ref: TicketRef, session: DbSession, viewer: CurrentUser) -> Response:
     """Get a ticket by id or number (TKT-001), with names, tags and SLA state."""
-    view = service.read_ticket(session, viewer=viewer, ref=ticket_ref)
+    view = await run_sync(lambda: service.read_ticket(session, viewer=viewer, ref=ticket_ref))
     return json_response(view, headers=etag(view.version))
 
 
-def _update(
+async def _update(
     ticket_ref: str,
     body: TicketUpdate,
     session: DbSession,
     actor: ActingUser,
-    response: Response,
     if_match: str | None,
-) -> TicketView:
-    view = service.update_ticket(
-        session, actor=actor, ref=ticket_ref, request=body, if_match=if_match
+) -> Response:
+    view = await run_sync(
+        lambda: service.update_ticket(
+            session, actor=actor, ref=ticket_ref, request=body, if_match=if_match
+        )
     )
-    response.headers.update(etag(view.version))
-    return view
+    return json_response(view, headers=etag(view.version))
 
 
 @router.patch("/{ticket_ref}", response_model=TicketView)
-def patch_ticket(
+async def patch_ticket(
     ticket_ref: TicketRef,
     body: TicketUpdate,
     session: DbSession,
     actor: ActingUser,
-    response: Response,
     if_match: IfMatchHeader = None,
-) -> TicketView:
+) -> Response:
     """Change some fields of a ticket; send If-Match to refuse a stale write."""
-    return _update(ticket_ref, body, session, actor, response, if_match)
+    return await _update(ticket_ref, body, session, actor, if_match)
 
 
 @router.put("/{ticket_ref}", response_model=TicketView)
-def put_ticket(
+async def put_ticket(
     ticket_ref: TicketRef,
     body: TicketUpdate,
     session: DbSession,
     actor: ActingUser,
-    response: Response,
     if_match: IfMatchHeader = None,
-) -> TicketView:
+) -> Response:
     """Change a ticket (as PATCH: only the fields sent change, as in the original API)."""
-    return _update(ticket_ref, body, session, actor, response, if_match)
+    return await _update(ticket_ref, body, session, actor, if_match)
 
 
 @router.get("/{ticket_ref}/history", response_model=list[HistoryOut])
