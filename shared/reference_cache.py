@@ -31,6 +31,7 @@ from shared.models import (
     Status,
     User,
 )
+from shared.sla import BusinessHours, business_hours
 
 _TRACKED = (ApiKey, BusinessCalendar, Category, PriorityLevel, Status, User)
 _READ_VERSION = text("SELECT version FROM reference_version WHERE id = 1")
@@ -63,6 +64,8 @@ class CategoryRecord:
     id: int
     name: str
     active: bool
+    sla_hours: float
+    calendar_id: int | None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ class PriorityRecord:
     name: str
     rank: int
     colour: str
+    sla_hours: float
+    first_response_hours: float | None
+    calendar_id: int | None
 
 
 @dataclass(frozen=True)
@@ -85,11 +91,20 @@ class StatusRecord:
 
 @dataclass(frozen=True)
 class ReferenceData:
-    """Categories, priorities and statuses by id, with the defaults derived from them."""
+    """Categories, priorities, statuses and business calendars by id, with the defaults
+    derived from them."""
 
     categories: dict[int, CategoryRecord]
     priorities: dict[int, PriorityRecord]
     statuses: dict[int, StatusRecord]
+    calendars: dict[int, BusinessHours]
+
+    def calendar_for(self, *, category_id: int, priority_id: int) -> BusinessHours | None:
+        """The category's calendar wins over the priority's; none means round the clock."""
+        calendar_id = (
+            self.categories[category_id].calendar_id or self.priorities[priority_id].calendar_id
+        )
+        return self.calendars[calendar_id] if calendar_id else None
 
     @property
     def default_priority(self) -> PriorityRecord | None:
@@ -193,19 +208,34 @@ class ReferenceCache:
         if data is None:
             data = ReferenceData(
                 categories={
-                    row.id: CategoryRecord(row.id, row.name, row.active)
-                    for row in session.execute(select(Category.id, Category.name, Category.active))
+                    row.id: CategoryRecord(*row)
+                    for row in session.execute(
+                        select(
+                            Category.id,
+                            Category.name,
+                            Category.active,
+                            Category.sla_hours,
+                            Category.calendar_id,
+                        )
+                    )
                 },
                 priorities={
-                    row.id: PriorityRecord(row.id, row.name, row.rank, row.colour)
+                    row.id: PriorityRecord(*row)
                     for row in session.execute(
                         select(
                             PriorityLevel.id,
                             PriorityLevel.name,
                             PriorityLevel.rank,
                             PriorityLevel.colour,
+                            PriorityLevel.sla_hours,
+                            PriorityLevel.first_response_hours,
+                            PriorityLevel.calendar_id,
                         )
                     )
+                },
+                calendars={
+                    calendar.id: business_hours(calendar)
+                    for calendar in session.scalars(select(BusinessCalendar))
                 },
                 statuses={
                     row.id: StatusRecord(*row)

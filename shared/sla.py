@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from shared.models.reference import BusinessCalendar
 from shared.models.ticket import SlaStatus
 
 AT_RISK_FRACTION = 0.75
@@ -157,3 +158,19 @@ def status(clock: SlaClock, *, now: datetime) -> SlaStatus:
         if allowed > 0 and used / allowed >= AT_RISK_FRACTION:
             return SlaStatus.AT_RISK
     return SlaStatus.ON_TRACK
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def business_hours(calendar: BusinessCalendar) -> BusinessHours:
+    """The arithmetic's view of a stored calendar (validated when it was saved)."""
+    weekly = {
+        WEEKDAYS.index(day): [(time.fromisoformat(a), time.fromisoformat(b)) for a, b in spans]
+        for day, spans in calendar.weekly_hours.items()
+    }
+    return BusinessHours(
+        timezone=ZoneInfo(calendar.timezone),
+        weekly=weekly,
+        holidays=frozenset(date.fromisoformat(day) for day in calendar.holidays),
+    )

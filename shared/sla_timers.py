@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shared.models import BusinessCalendar, SlaPause, Ticket
+from shared.models import SlaPause, SlaStatus, Ticket
+from shared.reference_cache import reference_cache
 from shared.settings import get_settings
-from shared.sla import BusinessHours, Pause, SlaClock, due_at, status, targets
-
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def business_hours(calendar: BusinessCalendar) -> BusinessHours:
-    """The arithmetic's view of a stored calendar (validated when it was saved)."""
-    weekly = {
-        WEEKDAYS.index(day): [(time.fromisoformat(a), time.fromisoformat(b)) for a, b in spans]
-        for day, spans in calendar.weekly_hours.items()
-    }
-    return BusinessHours(
-        timezone=ZoneInfo(calendar.timezone),
-        weekly=weekly,
-        holidays=frozenset(date.fromisoformat(day) for day in calendar.holidays),
-    )
-
-
-def calendar_of(ticket: Ticket) -> BusinessHours | None:
-    """The category's calendar wins over the priority's; none means round the clock."""
-    calendar = ticket.category.calendar or ticket.priority.calendar
-    return business_hours(calendar) if calendar else None
+from shared.sla import Pause, SlaClock, due_at, status, targets
 
 
 def clock_of(ticket: Ticket) -> SlaClock:
@@ -47,40 +26,66 @@ def clock_of(ticket: Ticket) -> SlaClock:
     )
 
 
-def recompute_ticket_sla(session: Session, *, ticket_id: int, now: datetime) -> Ticket | None:
-    """Set the ticket's due times and stored SLA state from its current rows.
+@dataclass(frozen=True)
+class SlaTimers:
+    """A ticket's timers as just computed and stored."""
 
-    A plain UPDATE, not the ORM: the worker's bookkeeping must not bump the version that
-    clients send back in If-Match.
-    """
+    first_response_at: datetime | None
+    first_response_due_at: datetime | None
+    resolution_due_at: datetime | None
+    sla_status: SlaStatus
+
+
+def recompute_ticket_sla(session: Session, *, ticket_id: int, now: datetime) -> SlaTimers | None:
+    """Set the ticket's due times and stored SLA state from its current rows (None: no such
+    ticket). Plain statements with the targets and calendars from the reference cache; the
+    UPDATE never bumps the version that clients send back in If-Match."""
     # Locked on PostgreSQL, so a concurrent computation cannot store timers from older rows
     # (SQLite's writers are serialised already).
-    session.execute(select(Ticket.id).where(Ticket.id == ticket_id).with_for_update())
-    ticket = session.get(Ticket, ticket_id, populate_existing=True)
-    if ticket is None:
+    row = session.execute(
+        select(
+            Ticket.created_at,
+            Ticket.first_response_at,
+            Ticket.resolved_at,
+            Ticket.sla_breached_at,
+            Ticket.category_id,
+            Ticket.priority_id,
+            Ticket.status_id,
+        )
+        .where(Ticket.id == ticket_id)
+        .with_for_update()
+    ).first()
+    if row is None:
         return None
-    priority = ticket.priority
+    reference = reference_cache.reference(session)
+    priority = reference.priorities[row.priority_id]
     sla = targets(
-        category_hours=ticket.category.sla_hours,
+        category_hours=reference.categories[row.category_id].sla_hours,
         priority_hours=priority.sla_hours,
         first_response_hours=priority.first_response_hours
         or get_settings().default_first_response_hours,
     )
     pauses = [
-        Pause(started_at=row.started_at, ended_at=row.ended_at)
-        for row in session.scalars(select(SlaPause).where(SlaPause.ticket_id == ticket_id))
+        Pause(started_at=started, ended_at=ended)
+        for started, ended in session.execute(
+            select(SlaPause.started_at, SlaPause.ended_at).where(SlaPause.ticket_id == ticket_id)
+        )
     ]
-    calendar = calendar_of(ticket)
+    calendar = reference.calendar_for(category_id=row.category_id, priority_id=row.priority_id)
     first_response_due = due_at(
-        ticket.created_at, sla.first_response, calendar=calendar, pauses=pauses, now=now
+        row.created_at, sla.first_response, calendar=calendar, pauses=pauses, now=now
     )
     resolution_due = due_at(
-        ticket.created_at, sla.resolution, calendar=calendar, pauses=pauses, now=now
+        row.created_at, sla.resolution, calendar=calendar, pauses=pauses, now=now
     )
-    clock = replace(
-        clock_of(ticket),
+    clock = SlaClock(
+        created_at=row.created_at,
+        first_response_at=row.first_response_at,
+        resolved_at=row.resolved_at,
         first_response_due_at=first_response_due,
         resolution_due_at=resolution_due,
+        breached_at=row.sla_breached_at,
+        paused=reference.statuses[row.status_id].pauses_sla,
     )
     state = status(clock, now=now)
     session.execute(
@@ -93,5 +98,9 @@ def recompute_ticket_sla(session: Session, *, ticket_id: int, now: datetime) -> 
         )
         .execution_options(synchronize_session=False)
     )
-    session.expire(ticket)
-    return ticket
+    return SlaTimers(
+        first_response_at=row.first_response_at,
+        first_response_due_at=first_response_due,
+        resolution_due_at=resolution_due,
+        sla_status=state,
+    )

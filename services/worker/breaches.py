@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from shared.event_types import Breach, TicketSlaBreached
 from shared.events import rfc3339
 from shared.models import SlaStatus, Status, Ticket
-from shared.sla_timers import recompute_ticket_sla
+from shared.sla_timers import SlaTimers, recompute_ticket_sla
 from shared.ticket_changes import HistoryEntry, record_ticket_change
 from shared.ticket_view import staff_view
 
@@ -23,7 +23,7 @@ def _breach_kind(ticket: Ticket, now: datetime) -> tuple[str, datetime]:
     return "resolution", ticket.resolution_due_at
 
 
-def _overdue(ticket: Ticket, now: datetime) -> bool:
+def _overdue(ticket: Ticket | SlaTimers, now: datetime) -> bool:
     first_response_due = ticket.first_response_due_at
     resolution_due = ticket.resolution_due_at
     return (

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
-from shared.db import insert_ignoring_duplicates
 from shared.models import ProcessedEvent
 from shared.search_index import index_ticket
 from shared.sla_timers import recompute_ticket_sla
@@ -16,25 +18,39 @@ from shared.sla_timers import recompute_ticket_sla
 PROCESSED_EVENTS_KEPT = timedelta(days=7)
 
 
-def handle_ticket_event(
-    session: Session, *, event_id: str, ticket_id: int | None, now: datetime
-) -> bool:
-    """Bring the ticket's SLA timers and index entry up to date; False if the event was
-    handled before (a redelivery), in which case nothing is done.
+def handle_ticket_events(
+    session: Session, *, events: Sequence[tuple[str, int | None]], now: datetime
+) -> set[str]:
+    """Bring the SLA timers and index entries of the events' tickets up to date, once per
+    ticket however many of its events come together; returns the ids of the events handled
+    now (the others were handled before: redeliveries, for which nothing is done).
 
-    The work reads the ticket's current rows, not the event, so events handled late or out of
-    order still leave the right state, and two copies racing each other do no harm.
+    The work reads the tickets' current rows, not the events, so events handled late or out
+    of order still leave the right state, and two copies racing each other do no harm.
     """
-    if session.get(ProcessedEvent, event_id) is not None:
-        return False
-    if ticket_id is not None:
+    ids = [event_id for event_id, _ticket in events]
+    if not ids:
+        return set()
+    seen = set(
+        session.scalars(select(ProcessedEvent.event_id).where(ProcessedEvent.event_id.in_(ids)))
+    )
+    fresh = [(event_id, ticket) for event_id, ticket in events if event_id not in seen]
+    for ticket_id in dict.fromkeys(ticket for _event, ticket in fresh if ticket is not None):
         recompute_ticket_sla(session, ticket_id=ticket_id, now=now)
         index_ticket(session, ticket_id=ticket_id)
-    # Stamped when the work is done: processed_at - created_at is the event lag.
-    done = insert_ignoring_duplicates(
-        session, ProcessedEvent, [{"event_id": event_id, "processed_at": utcnow()}]
+    if not fresh:
+        return set()
+    # Stamped when the work is done: processed_at - created_at is the event lag. RETURNING
+    # tells which rows are ours when another worker handled a copy meanwhile.
+    done_at = utcnow()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    handled = session.scalars(
+        insert(ProcessedEvent)
+        .values([{"event_id": event_id, "processed_at": done_at} for event_id, _t in fresh])
+        .on_conflict_do_nothing()
+        .returning(ProcessedEvent.event_id)
     )
-    return bool(done)
+    return set(handled)
 
 
 def prune_processed_events(session: Session, *, now: datetime) -> int:

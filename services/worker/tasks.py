@@ -40,23 +40,29 @@ def request_stats_refresh() -> None:
         refresh_stats.apply_async(countdown=1)
 
 
-def _handle(session: Session, event_id: str, event_type: str, ticket_id: int | None) -> str:
-    """One event's work inside the caller's transaction: "duplicate", "handled" or "assigned"."""
-    first_time = events.handle_ticket_event(
-        session, event_id=event_id, ticket_id=ticket_id, now=utcnow()
+def _handle(session: Session, chunk: list[tuple[str, str, int | None]]) -> list[str]:
+    """Events' work inside the caller's transaction: for each, "duplicate", "handled" or
+    "assigned"."""
+    handled = events.handle_ticket_events(
+        session,
+        events=[(event_id, ticket_id) for event_id, _type, ticket_id in chunk],
+        now=utcnow(),
     )
-    if not first_time:
-        logger.info("event %s (%s) already handled", event_id, event_type)
-        return "duplicate"
-    # In the transaction that records the event as handled: a redelivered copy assigns
-    # nobody a second time.
-    assignee = routing.route_ticket_event(
-        session, event_type=event_type, ticket_id=ticket_id, now=utcnow()
-    )
-    if assignee:
-        logger.info("ticket %s assigned to user %s by its pool", ticket_id, assignee.id)
-        return "assigned"
-    return "handled"
+    outcomes = []
+    for event_id, event_type, ticket_id in chunk:
+        if event_id not in handled:
+            logger.info("event %s (%s) already handled", event_id, event_type)
+            outcomes.append("duplicate")
+            continue
+        # In the transaction that records the event as handled: a redelivered copy assigns
+        # nobody a second time.
+        assignee = routing.route_ticket_event(
+            session, event_type=event_type, ticket_id=ticket_id, now=utcnow()
+        )
+        if assignee:
+            logger.info("ticket %s assigned to user %s by its pool", ticket_id, assignee.id)
+        outcomes.append("assigned" if assignee else "handled")
+    return outcomes
 
 
 def _after(outcomes: list[str]) -> None:
@@ -71,9 +77,9 @@ def _after(outcomes: list[str]) -> None:
 )
 def handle_event(event_id: str, event_type: str, ticket_id: int | None) -> str:
     with transaction() as session:
-        outcome = _handle(session, event_id, event_type, ticket_id)
-    _after([outcome])
-    return "duplicate" if outcome == "duplicate" else "handled"
+        outcomes = _handle(session, [(event_id, event_type, ticket_id)])
+    _after(outcomes)
+    return "duplicate" if outcomes == ["duplicate"] else "handled"
 
 
 @app.task(
@@ -89,7 +95,7 @@ def handle_events(batch: list[tuple[str, str, int | None]]) -> str:
         chunk = batch[start : start + _EVENTS_PER_TRANSACTION]
         try:
             with transaction() as session:
-                outcomes += [_handle(session, *event) for event in chunk]
+                outcomes += _handle(session, chunk)
         except OperationalError:
             raise
         except Exception:
@@ -104,7 +110,7 @@ def _one_by_one(events: list[tuple[str, str, int | None]]) -> list[str]:
     for event in events:
         try:
             with transaction() as session:
-                outcomes.append(_handle(session, *event))
+                outcomes += _handle(session, [event])
         except OperationalError:
             raise
         except Exception:
