@@ -140,10 +140,17 @@ def read_ticket(session: Session, *, viewer: User, ref: str) -> TicketView:
     """A ticket by id or TKT- number as `viewer` sees it, from plain rows and the reference
     cache; one the viewer may not see is as absent as a missing one."""
     ticket_id = parse_ticket_ref(ref)
-    row = repository.ticket_row(session, ticket_id=ticket_id) if ticket_id else None
-    if row is None or not access.may_see_requester(viewer, row.requester_id):
+    found = (
+        repository.ticket_row_with_comment_count(
+            session, ticket_id=ticket_id, include_internal=viewer.role.is_staff
+        )
+        if ticket_id
+        else None
+    )
+    if found is None or not access.may_see_requester(viewer, found[0].requester_id):
         raise NotFound(f"no ticket {ref}")
-    return _view_for(session, row, viewer=viewer)
+    row, comment_count = found
+    return _view_for(session, row, viewer=viewer, comment_count=comment_count)
 
 
 def list_tickets(
@@ -296,10 +303,15 @@ def update_ticket(
     return staff if actor.role.is_staff else _view_for(session, row, viewer=actor)
 
 
-def _view_for(session: Session, row: TicketRow, *, viewer: User | None) -> TicketView:
-    """The ticket as `viewer` sees it (None: as staff see it, as events carry it)."""
-    include_internal = viewer is None or viewer.role.is_staff
-    counts = comment_counts(session, ticket_ids=[row.id], include_internal=include_internal)
+def _view_for(
+    session: Session, row: TicketRow, *, viewer: User | None, comment_count: int | None = None
+) -> TicketView:
+    """The ticket as `viewer` sees it (None: as staff see it, as events carry it);
+    `comment_count` saves the count query when it is known."""
+    if comment_count is None:
+        include_internal = viewer is None or viewer.role.is_staff
+        counts = comment_counts(session, ticket_ids=[row.id], include_internal=include_internal)
+        comment_count = counts.get(row.id, 0)
     requester = reference_cache.person(session, user_id=row.requester_id)
     assignee = reference_cache.person(session, user_id=row.assignee_id) if row.assignee_id else None
     assert requester is not None  # a foreign key
@@ -308,7 +320,7 @@ def _view_for(session: Session, row: TicketRow, *, viewer: User | None) -> Ticke
         reference=reference_cache.reference(session),
         requester=requester,
         assignee=assignee,
-        comment_count=counts.get(row.id, 0),
+        comment_count=comment_count,
     )
 
 
