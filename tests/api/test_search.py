@@ -82,3 +82,20 @@ def test_customer_search_counts_only_their_own_tickets_also_with_a_filter(
     assert (sorted(_ids(everything)), everything["total"]) == (sorted(t["id"] for t in mine), 2)
     assert (_ids(urgent), urgent["total"]) == ([mine[0]["id"]], 1)
     assert _search(agent, word)["total"] == 3
+
+
+def test_a_hit_shows_the_ticket_exactly_as_the_viewer_reads_it(
+    customer: httpx.Client, agent: httpx.Client, db: Session
+) -> None:
+    word = _word()
+    ticket = new_ticket(customer, title=f"{word} export", tags=["billing", "export"])
+    assigned = agent.patch(f"/tickets/{ticket['id']}", json={"assigned_to": 4, "status_id": 2})
+    assert assigned.status_code == 200, assigned.text
+    for body, internal in (("We are on it", False), ("Probably the cron job", True)):
+        comment = {"body": body, "internal": internal}
+        assert agent.post(f"/tickets/{ticket['id']}/comments", json=comment).status_code == 201
+    _indexed(db, ticket)
+
+    for client in (agent, customer):
+        [hit] = _search(client, word)["items"]
+        assert hit["ticket"] == client.get(f"/tickets/{ticket['id']}").json()

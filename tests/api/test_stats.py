@@ -62,3 +62,14 @@ def test_due_soon_merges_the_running_statuses_by_due_time_then_id(
 
 def test_customers_get_no_dashboard(customer: httpx.Client) -> None:
     assert customer.get("/dashboard").status_code == 403
+
+
+def test_dashboard_tickets_read_like_the_ticket_itself(agent: httpx.Client) -> None:
+    ticket = new_ticket(agent, tags=["dashboard"], assigned_to=4)
+    assert (
+        agent.post(f"/tickets/{ticket['id']}/comments", json={"body": "On it"}).status_code == 201
+    )
+
+    newest = agent.get("/dashboard").json()["newest_tickets"][0]
+
+    assert newest == agent.get(f"/tickets/{ticket['id']}").json()

@@ -9,9 +9,9 @@ from services.api.stats.schemas import DashboardOut, StatsOut
 from shared.clock import utcnow
 from shared.errors import Forbidden
 from shared.models import User
-from shared.reference_cache import reference_cache
+from shared.reference_cache import UserRecord, reference_cache
 from shared.stats import compute_snapshot, latest_snapshot
-from shared.ticket_view import TicketView, comment_counts, ticket_view
+from shared.ticket_view import TicketView, comment_counts, row_view
 
 DASHBOARD_LIST_SIZE = 10
 
@@ -29,24 +29,39 @@ def dashboard(session: Session, *, viewer: User) -> DashboardOut:
     """The statistics, the newest tickets and the running ones nearest their due time (staff)."""
     stats = current_stats(session, viewer=viewer)
     newest_ids = repository.newest_ticket_ids(session, limit=DASHBOARD_LIST_SIZE)
-    statuses = reference_cache.reference(session).statuses.values()
+    reference = reference_cache.reference(session)
     due_soon_ids = repository.due_soon_ticket_ids(
         session,
         status_ids=[
-            status.id for status in statuses if not status.is_closed and not status.pauses_sla
+            status.id
+            for status in reference.statuses.values()
+            if not status.is_closed and not status.pauses_sla
         ],
         limit=DASHBOARD_LIST_SIZE,
     )
-    tickets = repository.tickets_by_id(
+    rows = repository.ticket_rows(
         session, ticket_ids=list(dict.fromkeys(newest_ids + due_soon_ids))
     )
-    counts = comment_counts(session, ticket_ids=list(tickets), include_internal=True)
+    counts = comment_counts(session, ticket_ids=list(rows), include_internal=True)
 
     def views(ids: list[int]) -> list[TicketView]:
+        """From the rows and this process's reference data and people (no ORM object)."""
+        found = [rows[ticket_id] for ticket_id in ids if ticket_id in rows]
         return [
-            ticket_view(tickets[ticket_id], comment_count=counts.get(ticket_id, 0))
-            for ticket_id in ids
-            if ticket_id in tickets
+            row_view(
+                row,
+                reference=reference,
+                requester=_person(session, row.requester_id),
+                assignee=_person(session, row.assignee_id) if row.assignee_id else None,
+                comment_count=counts.get(row.id, 0),
+            )
+            for row in found
         ]
 
     return DashboardOut(stats=stats, newest_tickets=views(newest_ids), due_soon=views(due_soon_ids))
+
+
+def _person(session: Session, user_id: int) -> UserRecord:
+    person = reference_cache.person(session, user_id=user_id)
+    assert person is not None  # a foreign key
+    return person
