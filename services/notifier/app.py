@@ -5,7 +5,9 @@ and delivers them concurrently with retries, never letting one endpoint hold up 
   replica read and never acknowledged are claimed after a while (XAUTOCLAIM).
 - Deliveries live in the database: retries, tests and redeliveries are picked up from there, so
   they survive restarts; a claim (lease) keeps two replicas off the same delivery.
-- Each endpoint has its own concurrency limit, and every attempt its own timeout.
+- Each endpoint has its own queue and at most WEBHOOK_ENDPOINT_CONCURRENCY senders, each
+  reusing a keep-alive connection; every attempt has its own timeout.
+- Outcomes are stored in batches; one the database refuses does not hold back the others.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import asyncio
 import logging
 import os
 import socket
-from collections import defaultdict
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
 
 import httpx
 from redis.asyncio import Redis
@@ -22,6 +25,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.notifier import metrics
+from services.notifier.connections import ConnectionPool
 from services.notifier.sender import AttemptOutcome, DeliveryJob, attempt_delivery
 from services.notifier.store import DeliveryStore, StreamEvent
 from services.notifier.stream import Entry, EventStream, parse_entry
@@ -30,8 +34,22 @@ from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-_READ_BATCH = 200
+_READ_BATCH = 500
 _RESULT_BATCH = 500
+# Outcomes are stored this long after the first of a batch arrived (the delivery log lags by
+# as much; receivers wait for nothing).
+_RESULT_LINGER_SECONDS = 0.05
+# An outcome the database refuses this many times, while it stores others, is given up on: its
+# delivery is attempted again once the claim lapses.
+_REFUSALS_BEFORE_GIVING_UP = 3
+
+
+@dataclass
+class _EndpointQueue:
+    """Deliveries waiting for one endpoint, and how many senders work on them."""
+
+    waiting: deque[DeliveryJob] = field(default_factory=deque)
+    senders: int = 0
 
 
 class Notifier:
@@ -49,20 +67,16 @@ class Notifier:
             consumer=consumer or f"{socket.gethostname()}-{os.getpid()}",
         )
         self.store = DeliveryStore(settings)
-        self.http = httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=settings.webhook_timeout_seconds,
-            limits=httpx.Limits(
-                max_connections=settings.webhook_max_in_flight,
-                max_keepalive_connections=settings.webhook_max_in_flight,
-            ),
+        self.connections = ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_idle_per_origin=settings.webhook_max_in_flight,
         )
         self.in_flight = asyncio.Semaphore(settings.webhook_max_in_flight)
-        self.endpoint_slots: defaultdict[int, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(settings.webhook_endpoint_concurrency)
-        )
+        self.queues: defaultdict[int, _EndpointQueue] = defaultdict(_EndpointQueue)
         self.outcomes: asyncio.Queue[AttemptOutcome] = asyncio.Queue()
-        self.attempts: set[asyncio.Task[None]] = set()
+        self.senders: set[asyncio.Task[None]] = set()
+        self.sending = 0  # attempts waiting for an answer
+        metrics.attempts_in_flight.set_function(lambda: self.sending)
         # Deliveries this notifier has claimed and not yet recorded an outcome for.
         self.held: set[int] = set()
         self.stopping = asyncio.Event()
@@ -84,12 +98,13 @@ class Notifier:
             loop.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
         # Let attempts under way finish and be recorded; what cannot finish is retried later
-        # by whichever replica finds its claim expired.
-        if self.attempts:
-            await asyncio.wait(self.attempts, timeout=self.settings.webhook_timeout_seconds + 2)
+        # by whichever replica finds its claim expired. Deliveries still queued are let go now.
+        if self.senders:
+            await asyncio.wait(self.senders, timeout=self.settings.webhook_timeout_seconds + 2)
+        await self._release_queued()
         await self.outcomes.join()
         recorder.cancel()
-        await self.http.aclose()
+        await self.connections.aclose()
         await self.redis.aclose()
         logger.info("notifier %s stopped", self.stream.consumer)
 
@@ -140,7 +155,7 @@ class Notifier:
 
     async def _schedule(self) -> None:
         while not self.stopping.is_set():
-            capacity = self.settings.webhook_max_in_flight - len(self.attempts)
+            capacity = self.settings.webhook_max_in_flight - len(self.held)
             jobs = await asyncio.to_thread(self.store.claim_due, limit=capacity)
             for job in jobs:
                 self._start(job)
@@ -153,20 +168,52 @@ class Notifier:
             await asyncio.to_thread(self.store.renew_claims, list(self.held))
 
     async def _record_outcomes(self) -> None:
+        """Store outcomes in batches. When the database stores none of a batch, the batch is
+        tried again after a pause, with whatever arrived meanwhile; an outcome it refuses
+        while storing the others is tried again with the next batch, and given up on after a
+        few refusals (its delivery is attempted again once the claim lapses)."""
+        kept: list[AttemptOutcome] = []
+        refusals: dict[int, int] = {}
         while True:
-            batch = [await self.outcomes.get()]
-            while len(batch) < _RESULT_BATCH and not self.outcomes.empty():
+            batch = kept or [await self.outcomes.get()]
+            # Let a batch gather: a transaction costs about as much as fifty outcomes in it.
+            await asyncio.sleep(_RESULT_LINGER_SECONDS)
+            while len(batch) < _RESULT_BATCH + len(kept) and not self.outcomes.empty():
                 batch.append(self.outcomes.get_nowait())
-            while True:
-                try:
-                    await asyncio.to_thread(self.store.record_outcomes, batch)
-                    break
-                except SQLAlchemyError as exc:
-                    logger.warning("recording %d outcomes failed, retrying: %s", len(batch), exc)
-                    await asyncio.sleep(1)
+            try:
+                refused = await asyncio.to_thread(self.store.record_outcomes, batch)
+            except SQLAlchemyError as exc:
+                logger.warning("storing %d outcomes failed, retrying: %s", len(batch), exc)
+                kept = batch
+                await asyncio.sleep(1)
+                continue
+            except Exception:
+                # A bug, not the database: say so loudly, but never stop storing outcomes.
+                logger.exception("storing %d outcomes failed, retrying", len(batch))
+                kept = batch
+                await asyncio.sleep(1)
+                continue
+            kept = []
+            for refusal in refused:
+                delivery_id = refusal.outcome.job.delivery_id
+                refusals[delivery_id] = refusals.get(delivery_id, 0) + 1
+                if refusals[delivery_id] < _REFUSALS_BEFORE_GIVING_UP:
+                    kept.append(refusal.outcome)
+                    continue
+                logger.error(
+                    "delivery %d: the database refused the outcome of attempt %d %d times; "
+                    "given up (the delivery is attempted again when its claim lapses): %s",
+                    delivery_id,
+                    refusal.outcome.job.attempt_number,
+                    refusals[delivery_id],
+                    refusal.reason,
+                )
+            still_kept = {id(outcome) for outcome in kept}
             for outcome in batch:
-                self.held.discard(outcome.job.delivery_id)
-                self.outcomes.task_done()
+                if id(outcome) not in still_kept:
+                    refusals.pop(outcome.job.delivery_id, None)
+                    self.held.discard(outcome.job.delivery_id)
+                    self.outcomes.task_done()
 
     # The work --------------------------------------------------------------------------
 
@@ -186,31 +233,58 @@ class Notifier:
             self._start(job)
 
     def _start(self, job: DeliveryJob) -> None:
+        """Queue the delivery behind its endpoint's others; add a sender if it has room."""
         self.held.add(job.delivery_id)
-        task = asyncio.create_task(self._attempt(job))
-        self.attempts.add(task)
-        task.add_done_callback(self.attempts.discard)
+        queue = self.queues[job.endpoint_id]
+        queue.waiting.append(job)
+        if queue.senders < self.settings.webhook_endpoint_concurrency:
+            queue.senders += 1
+            sender = asyncio.create_task(self._send(job.endpoint_id, queue))
+            self.senders.add(sender)
+            sender.add_done_callback(self.senders.discard)
 
-    async def _attempt(self, job: DeliveryJob) -> None:
-        with log_context(event_id=job.event_id):
-            async with self.endpoint_slots[job.endpoint_id], self.in_flight:
-                if self.stopping.is_set():
-                    # Stopping: an attempt not yet started is left to a live replica (its
-                    # claim lapses) rather than sent now and perhaps never recorded.
-                    return
-                with metrics.attempts_in_flight.track_inprogress():
-                    outcome = await attempt_delivery(
-                        self.http,
-                        job,
-                        timeout=self.settings.webhook_timeout_seconds,
-                        allow_private=self.settings.webhook_allow_private_urls,
-                        body_limit=self.settings.webhook_response_body_bytes,
-                    )
-            result = metrics.record_attempt(
-                outcome, retry_schedule=self.settings.webhook_retry_schedule_seconds
+    async def _send(self, endpoint_id: int, queue: _EndpointQueue) -> None:
+        """Attempt the endpoint's queued deliveries one after another, until none is left."""
+        try:
+            while queue.waiting and not self.stopping.is_set():
+                job = queue.waiting.popleft()
+                async with self.in_flight:
+                    self.sending += 1
+                    try:
+                        outcome = await attempt_delivery(
+                            self.connections,
+                            job,
+                            timeout=self.settings.webhook_timeout_seconds,
+                            allow_private=self.settings.webhook_allow_private_urls,
+                            body_limit=self.settings.webhook_response_body_bytes,
+                        )
+                    finally:
+                        self.sending -= 1
+                result = metrics.record_attempt(
+                    outcome, retry_schedule=self.settings.webhook_retry_schedule_seconds
+                )
+                with log_context(event_id=job.event_id):
+                    _log_attempt(outcome, result)
+                self.outcomes.put_nowait(outcome)
+        finally:
+            queue.senders -= 1
+            if not queue.senders and not queue.waiting:
+                self.queues.pop(endpoint_id, None)
+
+    async def _release_queued(self) -> None:
+        """Let go of the deliveries no sender started (stopping): an attempt not yet started
+        is left to a live replica rather than sent now and perhaps never recorded."""
+        queued = [job.delivery_id for queue in self.queues.values() for job in queue.waiting]
+        self.queues.clear()
+        if not queued:
+            return
+        try:
+            await asyncio.to_thread(self.store.release_claims, queued)
+        except SQLAlchemyError as exc:
+            logger.warning(
+                "releasing %d queued deliveries failed (their claims lapse): %s", len(queued), exc
             )
-            _log_attempt(outcome, result)
-        await self.outcomes.put(outcome)
+        self.held.difference_update(queued)
 
 
 def _log_attempt(outcome: AttemptOutcome, result: str) -> None:

@@ -47,6 +47,7 @@ attempt_duration = Histogram(
     "Time one attempt took, from sending to the answer, a timeout or an error.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+# Read from the notifier when scraped (`set_function`), not counted for every attempt.
 attempts_in_flight = Gauge(
     "ticketing_notifier_attempts_in_flight",
     "Delivery attempts waiting for a receiver's answer right now.",
@@ -83,14 +84,22 @@ def outcome_of(outcome: AttemptOutcome, *, retry_schedule: list[float]) -> str:
     return FAILED_WILL_RETRY
 
 
+# Each outcome's child looked up once, not for every attempt.
+_deliveries_by_outcome = {
+    name: deliveries.labels(name) for name in (SUCCEEDED, FAILED_WILL_RETRY, FAILED_FOR_GOOD)
+}
+
+
 def record_attempt(outcome: AttemptOutcome, *, retry_schedule: list[float]) -> str:
     """Count one attempt; returns its outcome's name."""
     name = outcome_of(outcome, retry_schedule=retry_schedule)
-    deliveries.labels(name).inc()
+    _deliveries_by_outcome[name].inc()
     if outcome.job.attempt_number > 1:
         retries.inc()
     attempt_duration.observe(outcome.duration_ms / 1000)
-    occurred_at = _occurred_at(outcome.job.payload) if outcome.succeeded else None
+    occurred_at = None
+    if outcome.succeeded:
+        occurred_at = outcome.job.occurred_at or _occurred_at(outcome.job.payload)
     if occurred_at is not None:
         answered_at = outcome.attempted_at + timedelta(milliseconds=outcome.duration_ms)
         delivery_latency.observe(max((answered_at - occurred_at).total_seconds(), 0.0))

@@ -1,15 +1,29 @@
 """The notifier's database work: recording deliveries, claiming due ones, storing outcomes.
 
 Synchronous SQLAlchemy, run in a thread by the asyncio service, one transaction per batch.
+Core statements on plain rows, not ORM objects: a backlog is drained thousands of deliveries a
+second, and the write lock is shared with the API, so it is held for as short a time as a batch
+allows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, Table, bindparam, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import (
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
 
 from services.notifier.retry import next_attempt_at
 from services.notifier.sender import AttemptOutcome, DeliveryJob
@@ -18,7 +32,21 @@ from shared.db import session_scope
 from shared.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from shared.settings import Settings
 
-_RACE_RETRIES = 3
+# Parameters a statement takes: PostgreSQL 65,535; SQLite 32,766 (unless built with more).
+_IDS_PER_STATEMENT = 10_000
+
+_deliveries = cast(Table, WebhookDelivery.__table__)
+_attempts = cast(Table, WebhookAttempt.__table__)
+_endpoints = cast(Table, WebhookEndpoint.__table__)
+
+# What a delivery attempt needs to know about its endpoint.
+_ENDPOINT_COLUMNS = (
+    WebhookEndpoint.id,
+    WebhookEndpoint.url,
+    WebhookEndpoint.secret,
+    WebhookEndpoint.previous_secret,
+    WebhookEndpoint.previous_secret_expires_at,
+)
 
 
 @dataclass(frozen=True)
@@ -30,24 +58,51 @@ class StreamEvent:
     payload: str
 
 
-def _secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
-    secrets = [endpoint.secret]
+@dataclass(frozen=True)
+class Refusal:
+    """An outcome the database would not store while it stored others."""
+
+    outcome: AttemptOutcome
+    reason: str
+
+
+@dataclass
+class _Health:
+    """An endpoint's failure run as the outcomes of a batch change it."""
+
+    enabled: bool
+    failing_since: datetime | None
+    changes: dict[str, Any]
+
+
+def _secrets(endpoint: Any, now: datetime) -> list[str]:
+    """The secrets to sign with: after a rotation, the previous one too until it expires (a
+    row with the columns of `_ENDPOINT_COLUMNS`)."""
+    secrets: list[str] = [endpoint.secret]
     expires = endpoint.previous_secret_expires_at
     if endpoint.previous_secret and expires and expires > now:
         secrets.append(endpoint.previous_secret)
     return secrets
 
 
-def _job(delivery: WebhookDelivery, endpoint: WebhookEndpoint, now: datetime) -> DeliveryJob:
-    return DeliveryJob(
-        delivery_id=delivery.id,
-        endpoint_id=endpoint.id,
-        url=endpoint.url,
-        secrets=_secrets(endpoint, now),
-        event_id=delivery.event_id,
-        payload=delivery.payload,
-        attempt_number=delivery.attempts + 1,
-    )
+def _wants(event_types: list[str] | None, event_type: str) -> bool:
+    """The rule of `WebhookEndpoint.wants`: an empty list means every type."""
+    return not event_types or event_type in event_types
+
+
+def _database_trouble(exc: SQLAlchemyError) -> bool:
+    """An error of the database itself (connection lost, locked past the busy timeout, no
+    connection free), which every transaction would meet now: one statement at a time would
+    only wait longer."""
+    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout | DisconnectionError)
+
+
+def _insert_new(session: Session) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING: another replica may have recorded the same (endpoint,
+    event) a moment ago; its row stands and the delivery is its to make."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(_deliveries).on_conflict_do_nothing()
 
 
 class DeliveryStore:
@@ -57,61 +112,66 @@ class DeliveryStore:
         self.disable_after = timedelta(hours=settings.webhook_disable_after_hours)
 
     def record_new_deliveries(self, events: list[StreamEvent]) -> list[DeliveryJob]:
-        """A delivery row for every (enabled endpoint, event) it subscribes to, unless another
-        replica recorded it already; returns the new ones, claimed by the caller."""
+        """A delivery row for every (enabled endpoint, event) it subscribes to, unless one was
+        recorded already (by another replica, or from a copy of the event); returns the new
+        ones, claimed for the caller in the same statement."""
         if not events:
             return []
-        for _ in range(_RACE_RETRIES):
-            try:
-                return self._record_new_deliveries(events)
-            except IntegrityError:
-                # Another replica recorded the same (endpoint, event) a moment ago (PostgreSQL;
-                # SQLite serialises writers): run again, now seeing its rows.
-                continue
-        return self._record_new_deliveries(events)
-
-    def _record_new_deliveries(self, events: list[StreamEvent]) -> list[DeliveryJob]:
         now = utcnow()
         with session_scope() as session:
-            endpoints = list(
-                session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True)))
-            )
-            wanted = [
-                (endpoint, event)
+            endpoints = session.execute(
+                select(
+                    *_ENDPOINT_COLUMNS, WebhookEndpoint.event_types, WebhookEndpoint.created_at
+                ).where(WebhookEndpoint.enabled.is_(True))
+            ).all()
+            rows = [
+                {
+                    "endpoint_id": endpoint.id,
+                    "event_id": event.event_id,
+                    "event_type": event.event_type,
+                    "payload": event.payload,
+                    "status": DeliveryStatus.PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "claimed_until": now + self.lease,
+                    "created_at": now,
+                    "updated_at": now,
+                }
                 for event in events
                 for endpoint in endpoints
                 # An endpoint gets the events that happen after it was registered.
-                if endpoint.wants(event.event_type) and event.occurred_at >= endpoint.created_at
+                if _wants(endpoint.event_types, event.event_type)
+                and event.occurred_at >= endpoint.created_at
             ]
-            if not wanted:
+            if not rows:
                 return []
-            existing = {
-                (endpoint_id, event_id)
-                for endpoint_id, event_id in session.execute(
-                    select(WebhookDelivery.endpoint_id, WebhookDelivery.event_id).where(
-                        WebhookDelivery.event_id.in_({event.event_id for _e, event in wanted})
-                    )
-                )
-            }
-            created: list[tuple[WebhookDelivery, WebhookEndpoint]] = []
-            for endpoint, event in wanted:
-                if (endpoint.id, event.event_id) in existing:
-                    continue
-                delivery = WebhookDelivery(
-                    endpoint_id=endpoint.id,
-                    event_id=event.event_id,
-                    event_type=event.event_type,
+            created = session.execute(
+                _insert_new(session).returning(
+                    _deliveries.c.id, _deliveries.c.endpoint_id, _deliveries.c.event_id
+                ),
+                rows,
+            ).all()
+        by_id = {endpoint.id: endpoint for endpoint in endpoints}
+        by_event = {event.event_id: event for event in events}
+        jobs = []
+        for delivery_id, endpoint_id, event_id in created:
+            endpoint = by_id[endpoint_id]
+            event = by_event[event_id]
+            jobs.append(
+                DeliveryJob(
+                    delivery_id=delivery_id,
+                    endpoint_id=endpoint_id,
+                    url=endpoint.url,
+                    secrets=_secrets(endpoint, now),
+                    event_id=event_id,
                     payload=event.payload,
-                    status=DeliveryStatus.PENDING,
-                    next_attempt_at=now,
-                    claimed_until=now + self.lease,
-                    created_at=now,
-                    updated_at=now,
+                    attempt_number=1,
+                    occurred_at=event.occurred_at,
                 )
-                session.add(delivery)
-                created.append((delivery, endpoint))
-            session.flush()
-            return [_job(delivery, endpoint, now) for delivery, endpoint in created]
+            )
+        # In the order the events came, as a receiver would expect them.
+        order = {event.event_id: n for n, event in enumerate(events)}
+        return sorted(jobs, key=lambda job: order[job.event_id])
 
     def claim_due(self, *, limit: int) -> list[DeliveryJob]:
         """Pending deliveries whose time has come and that nobody holds (retries, tests,
@@ -119,93 +179,141 @@ class DeliveryStore:
         if limit <= 0:
             return []
         now = utcnow()
+        free = or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now)
         with session_scope() as session:
-            rows = session.execute(
-                select(WebhookDelivery, WebhookEndpoint)
+            due = session.execute(
+                select(
+                    WebhookDelivery.id.label("delivery_id"),
+                    WebhookDelivery.event_id,
+                    WebhookDelivery.payload,
+                    WebhookDelivery.attempts,
+                    *_ENDPOINT_COLUMNS,
+                )
                 .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
                 .where(
                     WebhookDelivery.status == DeliveryStatus.PENDING,
                     WebhookDelivery.next_attempt_at <= now,
-                    or_(
-                        WebhookDelivery.claimed_until.is_(None),
-                        WebhookDelivery.claimed_until < now,
-                    ),
+                    free,
                     WebhookEndpoint.enabled.is_(True),
                 )
                 .order_by(WebhookDelivery.next_attempt_at)
                 .limit(limit)
             ).all()
-            free = or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now)
+            if not due:
+                return []
             won = set(
                 session.scalars(
                     update(WebhookDelivery)
-                    .where(WebhookDelivery.id.in_([d.id for d, _e in rows]), free)
+                    .where(WebhookDelivery.id.in_([row.delivery_id for row in due]), free)
                     .values(claimed_until=now + self.lease)
                     .returning(WebhookDelivery.id)
                     .execution_options(synchronize_session=False)
                 )
             )
-            return [
-                _job(delivery, endpoint, now) for delivery, endpoint in rows if delivery.id in won
-            ]
+        return [
+            DeliveryJob(
+                delivery_id=row.delivery_id,
+                endpoint_id=row.id,
+                url=row.url,
+                secrets=_secrets(row, now),
+                event_id=row.event_id,
+                payload=row.payload,
+                attempt_number=row.attempts + 1,
+            )
+            for row in due
+            if row.delivery_id in won
+        ]
 
     def renew_claims(self, delivery_ids: list[int]) -> None:
         """Extend the claim on deliveries this notifier still holds (queued or under way), so
         a backlog never lets another replica think they were abandoned."""
+        self._set_claims(delivery_ids, claimed_until=utcnow() + self.lease)
+
+    def release_claims(self, delivery_ids: list[int]) -> None:
+        """Give up deliveries this notifier will not attempt (it is stopping), so that another
+        replica, or this one restarted, takes them at once rather than after the lease."""
+        self._set_claims(delivery_ids, claimed_until=None)
+
+    @staticmethod
+    def _set_claims(delivery_ids: list[int], *, claimed_until: datetime | None) -> None:
         if not delivery_ids:
             return
         with session_scope() as session:
-            session.execute(
-                update(WebhookDelivery)
-                .where(
-                    WebhookDelivery.id.in_(delivery_ids),
-                    WebhookDelivery.status == DeliveryStatus.PENDING,
+            # In slices: a backlog holds more deliveries than a statement takes parameters.
+            for start in range(0, len(delivery_ids), _IDS_PER_STATEMENT):
+                session.execute(
+                    update(WebhookDelivery)
+                    .where(
+                        WebhookDelivery.id.in_(delivery_ids[start : start + _IDS_PER_STATEMENT]),
+                        WebhookDelivery.status == DeliveryStatus.PENDING,
+                    )
+                    .values(claimed_until=claimed_until)
+                    .execution_options(synchronize_session=False)
                 )
-                .values(claimed_until=utcnow() + self.lease)
-                .execution_options(synchronize_session=False)
-            )
 
-    def record_outcomes(self, outcomes: list[AttemptOutcome]) -> None:
+    def record_outcomes(self, outcomes: Sequence[AttemptOutcome]) -> list[Refusal]:
         """Each attempt into the log; each delivery succeeded, rescheduled or failed; each
         endpoint's health updated (and disabled after failing too long, or on 410 Gone).
 
-        Bulk statements: the write lock is shared with the API, so it is held for as short a
-        time as a batch allows.
+        One transaction for the batch. Should the database refuse it, each outcome is stored
+        in a transaction of its own, so that one it cannot take does not hold back the others;
+        those refused are returned. When the database is in trouble rather than an outcome
+        (unreachable, locked, or it stored none of them), the error is raised.
         """
         if not outcomes:
-            return
+            return []
+        try:
+            self._record_outcomes(outcomes)
+            return []
+        except SQLAlchemyError as exc:
+            if len(outcomes) == 1 or _database_trouble(exc):
+                raise
+        refused: list[Refusal] = []
+        error: SQLAlchemyError | None = None
+        for outcome in outcomes:
+            try:
+                self._record_outcomes([outcome])
+            except SQLAlchemyError as exc:
+                if _database_trouble(exc):
+                    raise
+                refused.append(Refusal(outcome, str(getattr(exc, "orig", None) or exc)[:500]))
+                error = exc
+        if error is not None and len(refused) == len(outcomes):
+            raise error
+        return refused
+
+    def _record_outcomes(self, outcomes: Sequence[AttemptOutcome]) -> None:
         with session_scope() as session:
-            deliveries = {
-                d.id: d
-                for d in session.scalars(
-                    select(WebhookDelivery).where(
+            attempts_made = dict(
+                session.execute(
+                    select(WebhookDelivery.id, WebhookDelivery.attempts).where(
                         WebhookDelivery.id.in_({o.job.delivery_id for o in outcomes})
                     )
+                ).all()
+            )
+            health = {
+                endpoint_id: _Health(enabled, failing_since, {})
+                for endpoint_id, enabled, failing_since in session.execute(
+                    select(
+                        WebhookEndpoint.id, WebhookEndpoint.enabled, WebhookEndpoint.failing_since
+                    ).where(WebhookEndpoint.id.in_({o.job.endpoint_id for o in outcomes}))
                 )
             }
-            endpoints = {
-                e.id: e
-                for e in session.scalars(
-                    select(WebhookEndpoint).where(
-                        WebhookEndpoint.id.in_({o.job.endpoint_id for o in outcomes})
-                    )
-                )
-            }
-            delivery_rows: list[dict[str, object]] = []
-            attempt_rows: list[dict[str, object]] = []
+            delivery_rows: list[dict[str, Any]] = []
+            attempt_rows: list[dict[str, Any]] = []
             for outcome in outcomes:
-                delivery = deliveries.get(outcome.job.delivery_id)
-                endpoint = endpoints.get(outcome.job.endpoint_id)
-                if delivery is None or endpoint is None:
+                delivery_id = outcome.job.delivery_id
+                endpoint = health.get(outcome.job.endpoint_id)
+                if delivery_id not in attempts_made or endpoint is None:
                     continue  # deleted meanwhile
-                delivery.attempts += 1  # in memory only: the bulk UPDATE below writes it
+                attempts = attempts_made[delivery_id] = attempts_made[delivery_id] + 1
                 retry_at = None
                 if outcome.succeeded:
                     status = DeliveryStatus.SUCCEEDED
-                    endpoint.failing_since = None
+                    self._note_success(endpoint)
                 else:
                     retry_at = next_attempt_at(
-                        attempts_made=delivery.attempts,
+                        attempts_made=attempts,
                         schedule=self.settings.webhook_retry_schedule_seconds,
                         now=outcome.attempted_at,
                         requested_delay=outcome.requested_delay,
@@ -214,18 +322,17 @@ class DeliveryStore:
                     self._note_failure(endpoint, outcome)
                 delivery_rows.append(
                     {
-                        "id": delivery.id,
-                        "attempts": delivery.attempts,
+                        "delivery_id": delivery_id,
+                        "attempts": attempts,
                         "status": status,
                         "next_attempt_at": retry_at,
-                        "claimed_until": None,
                         "updated_at": outcome.attempted_at,
                     }
                 )
                 attempt_rows.append(
                     {
-                        "delivery_id": delivery.id,
-                        "attempt_number": delivery.attempts,
+                        "delivery_id": delivery_id,
+                        "attempt_number": attempts,
                         "attempted_at": outcome.attempted_at,
                         "status_code": outcome.status_code,
                         "duration_ms": outcome.duration_ms,
@@ -234,15 +341,40 @@ class DeliveryStore:
                         "next_retry_at": retry_at,
                     }
                 )
-            for delivery in deliveries.values():
-                session.expire(delivery)  # keep the ORM from writing them a second time
-            if delivery_rows:
-                session.execute(update(WebhookDelivery), delivery_rows)
-                session.execute(insert(WebhookAttempt), attempt_rows)
+            if not delivery_rows:
+                return
+            connection = session.connection()
+            connection.execute(
+                update(_deliveries)
+                .where(_deliveries.c.id == bindparam("delivery_id"))
+                .values(
+                    attempts=bindparam("attempts"),
+                    status=bindparam("status"),
+                    next_attempt_at=bindparam("next_attempt_at"),
+                    claimed_until=None,
+                    updated_at=bindparam("updated_at"),
+                ),
+                delivery_rows,
+            )
+            connection.execute(_attempts.insert(), attempt_rows)
+            now = utcnow()
+            for endpoint_id, endpoint in health.items():
+                if endpoint.changes:
+                    connection.execute(
+                        update(_endpoints)
+                        .where(_endpoints.c.id == endpoint_id)
+                        .values(**endpoint.changes, updated_at=now)
+                    )
 
-    def _note_failure(self, endpoint: WebhookEndpoint, outcome: AttemptOutcome) -> None:
+    @staticmethod
+    def _note_success(endpoint: _Health) -> None:
+        if endpoint.failing_since is not None:
+            endpoint.failing_since = endpoint.changes["failing_since"] = None
+
+    def _note_failure(self, endpoint: _Health, outcome: AttemptOutcome) -> None:
         at = outcome.attempted_at
-        endpoint.failing_since = endpoint.failing_since or at
+        if endpoint.failing_since is None:
+            endpoint.failing_since = endpoint.changes["failing_since"] = at
         if not endpoint.enabled:
             return
         if outcome.status_code == 410:
@@ -252,5 +384,4 @@ class DeliveryStore:
         else:
             return
         endpoint.enabled = False
-        endpoint.disabled_reason = reason
-        endpoint.disabled_at = at
+        endpoint.changes.update(enabled=False, disabled_reason=reason, disabled_at=at)

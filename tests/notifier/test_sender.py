@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
+from services.notifier.connections import ConnectionPool
 from services.notifier.sender import AttemptOutcome, DeliveryJob, attempt_delivery
 from shared.webhook_security import new_signing_secret
 from tests.support.receiver import Behaviour, WebhookReceiver, running_receiver, verified
@@ -35,10 +36,15 @@ def _attempt(url: str, secret: str, *, allow_private: bool, timeout: float = 2) 
     )
 
     async def run() -> AttemptOutcome:
-        async with httpx.AsyncClient() as client:
+        connections = ConnectionPool(
+            ssl_context=ssl.create_default_context(), max_idle_per_origin=1
+        )
+        try:
             return await attempt_delivery(
-                client, job, timeout=timeout, allow_private=allow_private, body_limit=16
+                connections, job, timeout=timeout, allow_private=allow_private, body_limit=16
             )
+        finally:
+            await connections.aclose()
 
     return asyncio.run(run())
 

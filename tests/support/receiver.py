@@ -20,6 +20,8 @@ class Received:
     at: float
     # Wall-clock arrival time, comparable with the server's timestamps.
     received_at: float
+    # The sender's port: one per TCP connection, so requests sharing it shared a connection.
+    client_port: int
 
 
 @dataclass
@@ -45,7 +47,9 @@ class WebhookReceiver:
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                status, behaviour = receiver._record(self.path, dict(self.headers.items()), body)
+                status, behaviour = receiver._record(
+                    self.path, dict(self.headers.items()), body, self.client_address[1]
+                )
                 if behaviour.delay:
                     time.sleep(behaviour.delay)
                 self.send_response(status)
@@ -65,7 +69,9 @@ class WebhookReceiver:
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def _record(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Behaviour]:
+    def _record(
+        self, path: str, headers: dict[str, str], body: bytes, client_port: int
+    ) -> tuple[int, Behaviour]:
         with self._lock:
             self.requests.append(
                 Received(
@@ -74,6 +80,7 @@ class WebhookReceiver:
                     body,
                     time.monotonic(),
                     time.time(),
+                    client_port,
                 )
             )
             behaviour = self.behaviours.get(path, Behaviour())
@@ -90,6 +97,10 @@ class WebhookReceiver:
 
     def event_ids(self, path: str) -> list[str]:
         return [request.headers["webhook-id"] for request in self.at(path)]
+
+    def connections(self, path: str) -> int:
+        """How many TCP connections the requests to `path` came on."""
+        return len({request.client_port for request in self.at(path)})
 
 
 def verified(request: Received, secret: str) -> dict[str, object]:
