@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from shared.event_types import EventData, EventType
 from shared.models import OutboxEvent
+from shared.models.base import table_of
 
 __all__ = [
     "EventType",
@@ -28,6 +29,8 @@ __all__ = [
 ]
 
 OUTBOX_WRITTEN = "outbox_written"
+# Built once, run on the session's connection: no statement to compile per event.
+_INSERT_OUTBOX = insert(table_of(OutboxEvent))
 
 
 def new_event_id() -> str:
@@ -59,14 +62,15 @@ def record_event(
         event_id=event_id,
         occurred_at=occurred_at,
     )
-    session.execute(
-        insert(OutboxEvent).values(
-            event_id=event_id,
-            event_type=str(data.event_type),
-            ticket_id=ticket_id,
-            payload=orjson.dumps(envelope).decode(),
-            created_at=occurred_at,
-        )
+    session.connection().execute(
+        _INSERT_OUTBOX,
+        {
+            "event_id": event_id,
+            "event_type": str(data.event_type),
+            "ticket_id": ticket_id,
+            "payload": orjson.dumps(envelope).decode(),
+            "created_at": occurred_at,
+        },
     )
     session.info[OUTBOX_WRITTEN] = True
     return event_id

@@ -29,7 +29,10 @@ from shared.event_types import (
 )
 from shared.events import record_event
 from shared.models import Ticket, TicketHistory, User
+from shared.models.base import table_of
 from shared.ticket_view import TicketView, staff_view, user_ref
+
+_INSERT_HISTORY = insert(table_of(TicketHistory))
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,11 @@ def record_ticket_change(
 ) -> None:
     """Write the history rows and the events of one change to a ticket (actor None: the
     system), as Core statements in the caller's transaction."""
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # rows the caller added through the ORM go first
     if history:
-        session.execute(
-            insert(TicketHistory),
+        session.connection().execute(
+            _INSERT_HISTORY,
             [
                 {
                     "ticket_id": ticket_id,

@@ -8,6 +8,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from shared.models import TicketComment
+from shared.models.base import table_of
 
 
 def comments_of(session: Session, *, ticket_id: int, include_internal: bool) -> list[TicketComment]:
@@ -17,19 +18,25 @@ def comments_of(session: Session, *, ticket_id: int, include_internal: bool) -> 
     return list(session.scalars(query.order_by(TicketComment.id)))
 
 
+_INSERT_COMMENT = insert(table_of(TicketComment)).returning(table_of(TicketComment).c.id)
+
+
 def insert_comment(
     session: Session, *, ticket_id: int, author_id: int, body: str, internal: bool, at: datetime
 ) -> int:
     """INSERT a comment; returns its id."""
-    comment_id = session.execute(
-        insert(TicketComment)
-        .values(
-            ticket_id=ticket_id,
-            author_id=author_id,
-            body=body,
-            is_internal=internal,
-            created_at=at,
+    comment_id = (
+        session.connection()
+        .execute(
+            _INSERT_COMMENT,
+            {
+                "ticket_id": ticket_id,
+                "author_id": author_id,
+                "body": body,
+                "is_internal": internal,
+                "created_at": at,
+            },
         )
-        .returning(TicketComment.id)
-    ).scalar_one()
+        .scalar_one()
+    )
     return int(comment_id)

@@ -32,6 +32,7 @@ from shared.models import (
     TicketHistory,
     ticket_tags,
 )
+from shared.models.base import table_of
 from shared.ticket_view import TicketRow
 
 
@@ -180,17 +181,24 @@ def tags_named(session: Session, names: Iterable[str]) -> list[Tag]:
     return [by_name[name] for name in wanted]
 
 
+# Built once and run on the session's connection with parameters: no statement to build,
+# cache-key or compile per request, no ORM execution layer.
+_TAGS_NAMED = select(Tag.name, Tag.id).where(Tag.name.in_(bindparam("names", expanding=True)))
+_INSERT_TICKET = insert(table_of(Ticket)).returning(table_of(Ticket).c.id)
+_INSERT_TICKET_TAG = insert(ticket_tags)
+
+
 def tag_ids(session: Session, names: Iterable[str]) -> dict[str, int]:
     """The ids of the tags `names`, inserting the missing ones (safe against concurrent inserts)."""
     wanted = list(dict.fromkeys(names))
     if not wanted:
         return {}
-    query = select(Tag.name, Tag.id)
-    found = dict(session.execute(query.where(Tag.name.in_(wanted))).all())
+    connection = session.connection()
+    found = dict(connection.execute(_TAGS_NAMED, {"names": wanted}).all())
     missing = [name for name in wanted if name not in found]
     if missing:  # usually not: tags are a small vocabulary, so one SELECT is the common case
         insert_ignoring_duplicates(session, Tag, [{"name": name} for name in missing])
-        found |= dict(session.execute(query.where(Tag.name.in_(missing))).all())
+        found |= dict(connection.execute(_TAGS_NAMED, {"names": missing}).all())
     return {name: found[name] for name in wanted}
 
 
@@ -208,28 +216,37 @@ def insert_ticket(
     at: datetime,
 ) -> int:
     """INSERT a new ticket and its tags; returns its id."""
-    ticket_id = session.execute(
-        insert(Ticket)
-        .values(
-            title=title,
-            description=description,
-            requester_id=requester_id,
-            assignee_id=assignee_id,
-            category_id=category_id,
-            priority_id=priority_id,
-            status_id=status_id,
-            created_at=at,
-            updated_at=at,
-            sla_status=SlaStatus.PENDING,
-            version=1,
-        )
-        .returning(Ticket.id)
+    connection = session.connection()
+    ticket_id = connection.execute(
+        _INSERT_TICKET,
+        {
+            "title": title,
+            "description": description,
+            "requester_id": requester_id,
+            "assignee_id": assignee_id,
+            "category_id": category_id,
+            "priority_id": priority_id,
+            "status_id": status_id,
+            "created_at": at,
+            "updated_at": at,
+            "sla_status": SlaStatus.PENDING,
+            "version": 1,
+        },
     ).scalar_one()
     if tag_ids:
-        session.execute(
-            insert(ticket_tags), [{"ticket_id": ticket_id, "tag_id": tag} for tag in tag_ids]
+        connection.execute(
+            _INSERT_TICKET_TAG, [{"ticket_id": ticket_id, "tag_id": tag} for tag in tag_ids]
         )
     return int(ticket_id)
+
+
+def replace_tags(session: Session, *, ticket_id: int, tag_ids: list[int]) -> None:
+    connection = session.connection()
+    connection.execute(delete(ticket_tags).where(ticket_tags.c.ticket_id == ticket_id))
+    if tag_ids:
+        connection.execute(
+            _INSERT_TICKET_TAG, [{"ticket_id": ticket_id, "tag_id": tag} for tag in tag_ids]
+        )
 
 
 def update_ticket_row(
@@ -247,14 +264,6 @@ def update_ticket_row(
     )
     if getattr(result, "rowcount", 1) != 1:
         raise StaleDataError(f"ticket {ticket_id} is no longer at version {version}")
-
-
-def replace_tags(session: Session, *, ticket_id: int, tag_ids: list[int]) -> None:
-    session.execute(delete(ticket_tags).where(ticket_tags.c.ticket_id == ticket_id))
-    if tag_ids:
-        session.execute(
-            insert(ticket_tags), [{"ticket_id": ticket_id, "tag_id": tag} for tag in tag_ids]
-        )
 
 
 def history_rows(
