@@ -203,7 +203,8 @@ class ConnectionPool:
         body: bytes,
         body_limit: int,
     ) -> Answer:
-        """POST `body`; the answer's status, headers and first `body_limit` bytes."""
+        """POST `body` with `headers` (Content-Length is added); the answer's status, headers
+        and first `body_limit` bytes."""
         request = _request(target, headers, body)
         connection = self._take_idle(origin)
         if connection is not None:
@@ -327,7 +328,7 @@ async def _read_rest(connection: _Connection, answering: _Answering) -> None:
 
 
 def _request(target: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
-    """The request's bytes: request line, headers, body."""
+    """The request's bytes: request line, headers (and the body's length), body."""
     head = f"POST {target} HTTP/1.1\r\n" + "".join(
         f"{name}: {value}\r\n" for name, value in headers
     )
@@ -339,4 +340,4 @@ def _request(target: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
         or "\0" in head
     ):
         raise ValueError("a header or the URL holds a line break, a NUL or a space")
-    return f"{head}\r\n".encode("latin-1") + body
+    return f"{head}content-length: {len(body)}\r\n\r\n".encode("latin-1") + body

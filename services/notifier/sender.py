@@ -115,7 +115,6 @@ async def attempt_delivery(
         headers = [
             ("host", destination.host_header),
             ("content-type", "application/json"),
-            ("content-length", str(len(body))),
             # Only the start of the answer is kept: ask for it uncompressed, readable in the log.
             ("accept-encoding", "identity"),
             ("user-agent", USER_AGENT),

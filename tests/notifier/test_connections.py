@@ -6,10 +6,12 @@ import asyncio
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from services.notifier.connections import ConnectionPool
+from services.notifier.connections import ConnectionPool, Origin
 from services.notifier.sender import AttemptOutcome, DeliveryJob, attempt_delivery
 from shared.webhook_security import new_signing_secret
 from tests.support.receiver import Behaviour, WebhookReceiver, running_receiver
@@ -100,7 +102,9 @@ def test_a_receiver_that_answers_connection_close_gets_a_new_connection_each_tim
     assert receiver.connections("/close") == opened == 3
 
 
-async def _serve(answer: Callable[[int, int], bytes | None]) -> tuple[asyncio.Server, list[int]]:
+async def _serve(
+    answer: Callable[[int, int], bytes | None], *, ssl_context: ssl.SSLContext | None = None
+) -> tuple[asyncio.Server, list[int]]:
     """A loopback server that reads each request (head and Content-Length body) and writes
     `answer(connection number, request number on it)`; None closes the connection without
     an answer. Returns the server and, per connection, how many requests it read."""
@@ -127,7 +131,7 @@ async def _serve(answer: Callable[[int, int], bytes | None]) -> tuple[asyncio.Se
             pass
         writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=ssl_context)
     return server, requests
 
 
@@ -164,3 +168,100 @@ def test_an_answer_that_keeps_coming_is_cut_off_after_the_excerpt() -> None:
     assert outcome.succeeded
     assert outcome.response_body == "x" * 16
     assert time.monotonic() - started < 2, "not waited for the rest"
+
+
+def _certificates(directory: Path) -> tuple[Path, Path]:
+    """A throw-away CA (its certificate file) and a server certificate and key for localhost
+    signed by it (one PEM file)."""
+    pytest.importorskip("cryptography")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def certificate(
+        subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name | None, signer: object
+    ) -> x509.Certificate:
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(issuer or name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=1))
+            .not_valid_after(now + timedelta(hours=1))
+        )
+        if issuer is None:
+            builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        else:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName("localhost")]), False
+            )
+        assert isinstance(signer, ec.EllipticCurvePrivateKey)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = certificate("Test CA", ca_key, None, ca_key)
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server = certificate("localhost", server_key, ca.subject, ca_key)
+    ca_file, server_file = directory / "ca.pem", directory / "server.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    server_file.write_bytes(
+        server.public_bytes(serialization.Encoding.PEM)
+        + server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return ca_file, server_file
+
+
+def test_https_is_verified_for_the_host_named_while_connecting_to_the_address_checked(
+    tmp_path: Path,
+) -> None:
+    ca_file, server_file = _certificates(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(server_file)
+    names: list[str] = []
+
+    def remember_name(_socket: ssl.SSLObject, name: str, _context: ssl.SSLContext) -> None:
+        names.append(name)
+
+    server_context.sni_callback = remember_name
+
+    async def scenario() -> tuple[list[int], list[str]]:
+        server, requests = await _serve(lambda _c, _n: ANSWER_OK, ssl_context=server_context)
+        port = server.sockets[0].getsockname()[1]
+        connections = ConnectionPool(
+            ssl_context=ssl.create_default_context(cafile=ca_file), max_idle_per_origin=8
+        )
+        errors = []
+        async with server:
+            # The address is what the delivery checked; the certificate is for the name.
+            origin = Origin("https", "localhost", "127.0.0.1", port)
+            for _ in range(3):
+                answer = await connections.post(
+                    origin, target="/tls", headers=[("host", "localhost")], body=b"", body_limit=8
+                )
+                assert answer.status_code == 200
+            try:
+                await connections.post(
+                    Origin("https", "elsewhere.example", "127.0.0.1", port),
+                    target="/tls",
+                    headers=[("host", "elsewhere.example")],
+                    body=b"",
+                    body_limit=8,
+                )
+            except ssl.SSLCertVerificationError as exc:
+                errors.append(exc.verify_message)
+            await connections.aclose()
+        return requests, errors
+
+    requests, errors = asyncio.run(scenario())
+    assert requests == [3], "three deliveries on one verified connection"
+    assert names[0] == "localhost"
+    assert errors, "a certificate for another name is refused"
