@@ -3,7 +3,6 @@ PostgreSQL. Both weigh title and tags most, then description, then comments."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, column, func, literal_column, select, table
@@ -13,15 +12,10 @@ from sqlalchemy.sql.elements import True_
 from services.api.search.query import SearchTerm, to_fts5, to_tsquery
 from services.api.search.schemas import SearchParams
 from services.api.tickets.repository import apply_filters
-from shared.models import Tag, Ticket, ticket_tags
-from shared.ticket_view import TicketRow
+from shared.models import Ticket
 
-Hit = tuple[TicketRow, float, str, str]
-_ROW_COLUMNS = [
-    ticket_column
-    for ticket_column in Ticket.__table__.columns
-    if ticket_column.name in TicketRow.__dataclass_fields__
-]
+# A hit: ticket id, score, snippet, highlighted title.
+Hit = tuple[int, float, str, str]
 
 _FTS = table("ticket_search", column("rowid"))
 _FTS_NAME: ColumnElement[Any] = literal_column("ticket_search")
@@ -73,33 +67,12 @@ def _page(
     ids = [ticket_id for ticket_id, _score in top]
     if not ids:
         return [], total
-    tickets = _ticket_rows(session, ids)
     snippets: dict[int, tuple[str, str]] = {
         ticket_id: (snippet or "", title or "") for ticket_id, snippet, title in marks(ids)
     }
     return [
-        (tickets[ticket_id], float(score), *snippets.get(ticket_id, ("", "")))
-        for ticket_id, score in top
-        if ticket_id in tickets  # an index entry outliving its ticket names nothing
+        (ticket_id, float(score), *snippets.get(ticket_id, ("", ""))) for ticket_id, score in top
     ], total
-
-
-def _ticket_rows(session: Session, ids: list[int]) -> dict[int, TicketRow]:
-    """The hits' columns and tag names as plain rows: building ORM tickets with their joined
-    people and reference data cost about twice as much for a page of 50."""
-    tags: dict[int, list[str]] = defaultdict(list)
-    tagged = (
-        select(ticket_tags.c.ticket_id, Tag.name)
-        .join(Tag, Tag.id == ticket_tags.c.tag_id)
-        .where(ticket_tags.c.ticket_id.in_(ids))
-        .order_by(Tag.name)
-    )
-    for ticket_id, name in session.execute(tagged):
-        tags[ticket_id].append(name)
-    return {
-        row.id: TicketRow(**row._asdict(), tags=tags[row.id])
-        for row in session.execute(select(*_ROW_COLUMNS).where(Ticket.id.in_(ids)))
-    }
 
 
 def _sqlite(

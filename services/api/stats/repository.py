@@ -1,20 +1,11 @@
-"""The dashboard's SQL: which tickets it lists, chosen by id on indexes, then loaded."""
+"""The dashboard's SQL: which tickets it lists, chosen by id on indexes."""
 
 from __future__ import annotations
-
-from collections import defaultdict
 
 from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
-from shared.models import Tag, Ticket, ticket_tags
-from shared.ticket_view import TicketRow
-
-_ROW_COLUMNS = [
-    ticket_column
-    for ticket_column in Ticket.__table__.columns
-    if ticket_column.name in TicketRow.__dataclass_fields__
-]
+from shared.models import Ticket
 
 
 def newest_ticket_ids(session: Session, *, limit: int) -> list[int]:
@@ -45,23 +36,3 @@ def due_soon_ticket_ids(session: Session, *, status_ids: list[int], limit: int) 
             select(merged.c.id).order_by(merged.c.resolution_due_at, merged.c.id).limit(limit)
         )
     )
-
-
-def ticket_rows(session: Session, *, ticket_ids: list[int]) -> dict[int, TicketRow]:
-    """The tickets' columns and tag names as plain rows, by id: ORM tickets with their joined
-    people and reference data cost about twice as much to build."""
-    if not ticket_ids:
-        return {}
-    tags: dict[int, list[str]] = defaultdict(list)
-    tagged = (
-        select(ticket_tags.c.ticket_id, Tag.name)
-        .join(Tag, Tag.id == ticket_tags.c.tag_id)
-        .where(ticket_tags.c.ticket_id.in_(ticket_ids))
-        .order_by(Tag.name)
-    )
-    for ticket_id, name in session.execute(tagged):
-        tags[ticket_id].append(name)
-    return {
-        row.id: TicketRow(**row._asdict(), tags=tags[row.id])
-        for row in session.execute(select(*_ROW_COLUMNS).where(Ticket.id.in_(ticket_ids)))
-    }

@@ -6,12 +6,13 @@ from sqlalchemy.orm import Session
 
 from services.api.stats import repository
 from services.api.stats.schemas import DashboardOut, StatsOut
+from services.api.tickets.service import ticket_views
 from shared.clock import utcnow
 from shared.errors import Forbidden
 from shared.models import User
-from shared.reference_cache import UserRecord, reference_cache
+from shared.reference_cache import reference_cache
 from shared.stats import compute_snapshot, latest_snapshot
-from shared.ticket_view import TicketView, comment_counts, row_view
+from shared.ticket_view import TicketView
 
 DASHBOARD_LIST_SIZE = 10
 
@@ -39,29 +40,11 @@ def dashboard(session: Session, *, viewer: User) -> DashboardOut:
         ],
         limit=DASHBOARD_LIST_SIZE,
     )
-    rows = repository.ticket_rows(
-        session, ticket_ids=list(dict.fromkeys(newest_ids + due_soon_ids))
+    found = ticket_views(
+        session, ticket_ids=list(dict.fromkeys(newest_ids + due_soon_ids)), viewer=viewer
     )
-    counts = comment_counts(session, ticket_ids=list(rows), include_internal=True)
 
     def views(ids: list[int]) -> list[TicketView]:
-        """From the rows and this process's reference data and people (no ORM object)."""
-        found = [rows[ticket_id] for ticket_id in ids if ticket_id in rows]
-        return [
-            row_view(
-                row,
-                reference=reference,
-                requester=_person(session, row.requester_id),
-                assignee=_person(session, row.assignee_id) if row.assignee_id else None,
-                comment_count=counts.get(row.id, 0),
-            )
-            for row in found
-        ]
+        return [found[ticket_id] for ticket_id in ids if ticket_id in found]
 
     return DashboardOut(stats=stats, newest_tickets=views(newest_ids), due_soon=views(due_soon_ids))
-
-
-def _person(session: Session, user_id: int) -> UserRecord:
-    person = reference_cache.person(session, user_id=user_id)
-    assert person is not None  # a foreign key
-    return person

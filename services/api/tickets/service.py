@@ -156,13 +156,23 @@ def read_ticket(session: Session, *, viewer: User, ref: str) -> TicketView:
 def list_tickets(
     session: Session, *, viewer: User, filters: TicketFilters
 ) -> tuple[list[TicketView], int]:
-    tickets, total = repository.find_tickets(
+    ids, total = repository.find_tickets(
         session, visible=access.visible_to(viewer), filters=filters
     )
-    counts = comment_counts(
-        session, ticket_ids=[t.id for t in tickets], include_internal=viewer.role.is_staff
+    views = ticket_views(session, ticket_ids=ids, viewer=viewer)
+    return [views[ticket_id] for ticket_id in ids if ticket_id in views], total
+
+
+def ticket_views(session: Session, *, ticket_ids: list[int], viewer: User) -> dict[int, TicketView]:
+    """Tickets by id as `viewer` sees them (no access check: the ids come from a query that
+    applied it), from plain rows and the reference cache."""
+    rows = repository.ticket_rows(
+        session, ticket_ids=ticket_ids, include_internal=viewer.role.is_staff
     )
-    return [ticket_view(t, comment_count=counts.get(t.id, 0)) for t in tickets], total
+    return {
+        ticket_id: _view_for(session, row, viewer=viewer, comment_count=count)
+        for ticket_id, (row, count) in rows.items()
+    }
 
 
 def check_version(version: int, if_match: str | None) -> None:
