@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 
 from services.notifier import metrics
 from services.notifier.app import Notifier
@@ -20,6 +21,13 @@ async def _main() -> None:
     await notifier.run()
 
 
+# The event loop lets the GIL go at every socket call; while the store's thread works through a
+# batch it then waited up to the default 5 ms to get it back, and deliveries crawled while a
+# backlog was being recorded. At 1 ms one notifier drained about 15 % faster (bench/notifier_drain).
+GIL_SWITCH_SECONDS = 0.001
+
+
 if __name__ == "__main__":
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     configure_logging(get_settings())
     asyncio.run(_main())

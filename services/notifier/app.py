@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.notifier import metrics
-from services.notifier.connections import ConnectionPool
+from services.notifier.connections import KEEPALIVE_SECONDS, ConnectionPool
 from services.notifier.sender import AttemptOutcome, DeliveryJob, attempt_delivery
 from services.notifier.store import DeliveryStore, StreamEvent
 from services.notifier.stream import Entry, EventStream, parse_entry
@@ -91,6 +91,7 @@ class Notifier:
             asyncio.create_task(self._guarded(self._reclaim), name="reclaim"),
             asyncio.create_task(self._guarded(self._schedule), name="schedule"),
             asyncio.create_task(self._guarded(self._renew_claims), name="renew"),
+            asyncio.create_task(self._close_idle_connections(), name="close-idle"),
         ]
         logger.info("notifier %s started", self.stream.consumer)
         await self.stopping.wait()
@@ -166,6 +167,11 @@ class Notifier:
         while not self.stopping.is_set():
             await asyncio.sleep(self.settings.notifier_lease_seconds / 3)
             await asyncio.to_thread(self.store.renew_claims, list(self.held))
+
+    async def _close_idle_connections(self) -> None:
+        while not self.stopping.is_set():
+            await asyncio.sleep(KEEPALIVE_SECONDS)
+            self.connections.close_expired()
 
     async def _record_outcomes(self) -> None:
         """Store outcomes in batches. When the database stores none of a batch, the batch is

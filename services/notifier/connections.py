@@ -68,6 +68,7 @@ class _Answering:
     def __init__(self, body_limit: int) -> None:
         self.parser = httptools.HttpResponseParser(self)
         self.body_limit = body_limit
+        self.status_code = 0
         self.headers: dict[str, str] = {}
         self.kept = bytearray()
         self.rest = 0  # body bytes past the excerpt
@@ -91,7 +92,8 @@ class _Answering:
     def on_headers_complete(self) -> None:
         if self.trailing:
             return
-        self.head_done = self.parser.get_status_code() >= 200
+        self.status_code = self.parser.get_status_code()
+        self.head_done = self.status_code >= 200
         # Asked now: the parser forgets it once the message is complete.
         self.keep_alive = self.parser.should_keep_alive()
 
@@ -153,15 +155,18 @@ class _Connection(asyncio.Protocol):
 
     # Ours
 
-    def reusable(self, now: float) -> bool:
+    def sound(self) -> bool:
+        """Open, and nothing came on it that was not an answer to ours."""
         return (
-            now - self.idle_since < KEEPALIVE_SECONDS
-            and not self.closed
+            not self.closed
             and not self.spoiled
             and self.error is None
             and self.transport is not None
             and not self.transport.is_closing()
         )
+
+    def reusable(self, now: float, *, keepalive_seconds: float) -> bool:
+        return now - self.idle_since < keepalive_seconds and self.sound()
 
     async def changed(self) -> None:
         """Wait for more of the answer, the end of the connection, or an error (raised)."""
@@ -187,9 +192,16 @@ class _Connection(asyncio.Protocol):
 class ConnectionPool:
     """Idle keep-alive connections per origin; a connection is used by one request at a time."""
 
-    def __init__(self, *, ssl_context: ssl.SSLContext, max_idle_per_origin: int) -> None:
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext,
+        max_idle_per_origin: int,
+        keepalive_seconds: float = KEEPALIVE_SECONDS,
+    ) -> None:
         self.ssl_context = ssl_context
         self.max_idle_per_origin = max_idle_per_origin
+        self.keepalive_seconds = keepalive_seconds
         self.idle: defaultdict[Origin, list[_Connection]] = defaultdict(list)
         self.opened = 0  # connections opened so far (every other request reused one)
         self._swept_at = time.monotonic()
@@ -221,25 +233,15 @@ class ConnectionPool:
                 connection.close()
         self.idle.clear()
 
-    def _take_idle(self, origin: Origin) -> _Connection | None:
+    def close_expired(self) -> None:
+        """Close connections idle too long, whatever their origin (done as requests go out,
+        and from time to time by the notifier, so that a quiet pool holds no sockets)."""
         now = time.monotonic()
-        if now - self._swept_at > KEEPALIVE_SECONDS:
-            self._sweep(now)
-        idle = self.idle.get(origin)
-        while idle:
-            connection = idle.pop()  # the most recently used: the least likely to be closed
-            if connection.reusable(now):
-                return connection
-            connection.close()
-        return None
-
-    def _sweep(self, now: float) -> None:
-        """Close connections idle too long, whatever their origin."""
         self._swept_at = now
         for origin, connections in list(self.idle.items()):
             keep = []
             for connection in connections:
-                if connection.reusable(now):
+                if connection.reusable(now, keepalive_seconds=self.keepalive_seconds):
                     keep.append(connection)
                 else:
                     connection.close()
@@ -247,6 +249,18 @@ class ConnectionPool:
                 self.idle[origin] = keep
             else:
                 del self.idle[origin]
+
+    def _take_idle(self, origin: Origin) -> _Connection | None:
+        now = time.monotonic()
+        if now - self._swept_at > self.keepalive_seconds:
+            self.close_expired()
+        idle = self.idle.get(origin)
+        while idle:
+            connection = idle.pop()  # the most recently used: the least likely to be closed
+            if connection.reusable(now, keepalive_seconds=self.keepalive_seconds):
+                return connection
+            connection.close()
+        return None
 
     def _put_back(self, origin: Origin, connection: _Connection) -> None:
         idle = self.idle[origin]
@@ -298,12 +312,12 @@ class ConnectionPool:
             raise
         finally:
             connection.answering = None
-        if answering.complete and answering.keep_alive and connection.reusable(time.monotonic()):
+        if answering.complete and answering.keep_alive and connection.sound():
             self._put_back(origin, connection)
         else:
             connection.close()  # an answer without a length ends with its connection
         return Answer(
-            status_code=answering.parser.get_status_code(),
+            status_code=answering.status_code,
             headers=answering.headers,
             body=bytes(answering.kept),
         )

@@ -265,3 +265,45 @@ def test_https_is_verified_for_the_host_named_while_connecting_to_the_address_ch
     assert requests == [3], "three deliveries on one verified connection"
     assert names[0] == "localhost"
     assert errors, "a certificate for another name is refused"
+
+
+def test_a_connection_idle_past_the_keepalive_is_closed_and_not_reused(
+    receiver: WebhookReceiver,
+) -> None:
+    url = receiver.url("/idle")
+
+    async def scenario() -> list[AttemptOutcome]:
+        connections = ConnectionPool(
+            ssl_context=ssl.create_default_context(),
+            max_idle_per_origin=8,
+            keepalive_seconds=0.2,
+        )
+        outcomes = await _deliver(connections, url, count=1)
+        assert sum(len(idle) for idle in connections.idle.values()) == 1
+        deadline = time.monotonic() + 5
+        while connections.idle:  # closed once 0.2 s have passed, not before
+            assert time.monotonic() < deadline, "the idle connection was never closed"
+            connections.close_expired()
+            await asyncio.sleep(0.05)
+        outcomes += await _deliver(connections, url, count=1)
+        await connections.aclose()
+        return outcomes
+
+    outcomes = asyncio.run(scenario())
+    assert all(outcome.succeeded for outcome in outcomes)
+    assert receiver.connections("/idle") == 2
+
+
+def test_a_connection_that_carried_more_than_our_answer_is_not_reused() -> None:
+    async def scenario(connections: ConnectionPool) -> list[AttemptOutcome]:
+        # A late "408 Request Timeout" after the answer: the next request must not read it.
+        late = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n"
+        server, requests = await _serve(lambda _c, _n: ANSWER_OK + late)
+        async with server:
+            outcomes = await _deliver(connections, _url(server, "/late"), count=2)
+        assert requests == [1, 1]
+        return outcomes
+
+    outcomes, opened = _with_pool(scenario)
+    assert [outcome.status_code for outcome in outcomes] == [200, 200]
+    assert opened == 2
