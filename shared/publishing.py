@@ -107,8 +107,12 @@ class OutboxPublisher:
         pipe.execute()
         events = [(row.event_id, row.event_type, row.ticket_id) for row in rows]
         # Sending a Celery message costs far more than handling an event's timers: a round
-        # goes to the worker as one batch task, however many events it carries.
-        self.celery.send_task(tasks.HANDLE_EVENTS, args=[events])
+        # goes to the worker as one task, however many events it carries (a lone event as
+        # handle_event, whose log lines and metrics name it).
+        if len(events) == 1:
+            self.celery.send_task(tasks.HANDLE_EVENT, args=list(events[0]))
+        else:
+            self.celery.send_task(tasks.HANDLE_EVENTS, args=[events])
 
     @staticmethod
     def _mark_published(ids: list[int]) -> None:
