@@ -7,10 +7,13 @@ one notifier process (production settings, loopback allowed) is started. The rat
 deliveries / (last arrival - first arrival) at the receiver, as bench/run.py measures it;
 "stored" is when every delivery is recorded as succeeded, counted from the notifier's start.
 
-The baseline, in the same run and on the same receiver: one httpx client posting the same signed
-bodies at the notifier's per-endpoint concurrency with nothing else to do, the HTTP path's
-ceiling on this machine at this moment. The machine is shared, so compare ratios to it, not raw
-figures from different runs.
+Baselines, in the same run and on the same receiver, with the same signed bodies at the
+notifier's per-endpoint concurrency and nothing else to do: `raw`, requests written by hand on
+keep-alive asyncio streams (what loopback and the receiver take at this moment: the reference
+for the ratios), and `httpx`, one keep-alive httpx client (the notifier's client until it got
+its own). The machine is shared and busy: compare versions within a run (`--code` alternates
+them round by round), and ratios rather than figures from different runs. The notifier's CPU
+time per delivery (from its first delivery to the last outcome stored) varies less than rates.
 
     .venv/bin/python -m bench.notifier_drain                          # 3,000 events, 3 rounds
     .venv/bin/python -m bench.notifier_drain --code /tmp/before --code .  # two versions, alternated
