@@ -13,8 +13,6 @@ from __future__ import annotations
 import random
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -141,17 +139,3 @@ def insert_ignoring_duplicates(
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     result = session.execute(insert(table).values(rows).on_conflict_do_nothing())
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-@contextmanager
-def session_scope(*, write: bool = True) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any exception."""
-    session = new_session(write=write)
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()

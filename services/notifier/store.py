@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session
 from services.notifier.retry import next_attempt_at
 from services.notifier.sender import AttemptOutcome, DeliveryJob
 from shared.clock import utcnow
-from shared.db import session_scope
 from shared.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from shared.settings import Settings
+from shared.unit_of_work import transaction
 
 # Parameters a statement takes: PostgreSQL 65,535; SQLite 32,766 (unless built with more).
 _IDS_PER_STATEMENT = 10_000
@@ -118,7 +118,7 @@ class DeliveryStore:
         if not events:
             return []
         now = utcnow()
-        with session_scope() as session:
+        with transaction() as session:
             endpoints = session.execute(
                 select(
                     *_ENDPOINT_COLUMNS, WebhookEndpoint.event_types, WebhookEndpoint.created_at
@@ -180,7 +180,7 @@ class DeliveryStore:
             return []
         now = utcnow()
         free = or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now)
-        with session_scope() as session:
+        with transaction() as session:
             due = session.execute(
                 select(
                     WebhookDelivery.id.label("delivery_id"),
@@ -238,7 +238,7 @@ class DeliveryStore:
     def _set_claims(delivery_ids: list[int], *, claimed_until: datetime | None) -> None:
         if not delivery_ids:
             return
-        with session_scope() as session:
+        with transaction() as session:
             # In slices: a backlog holds more deliveries than a statement takes parameters.
             for start in range(0, len(delivery_ids), _IDS_PER_STATEMENT):
                 session.execute(
@@ -283,7 +283,7 @@ class DeliveryStore:
         return refused
 
     def _record_outcomes(self, outcomes: Sequence[AttemptOutcome]) -> None:
-        with session_scope() as session:
+        with transaction() as session:
             attempts_made = dict(
                 session.execute(
                     select(WebhookDelivery.id, WebhookDelivery.attempts).where(

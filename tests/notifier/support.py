@@ -10,8 +10,8 @@ from sqlalchemy import insert, select
 from services.notifier.sender import AttemptOutcome, DeliveryJob
 from services.notifier.store import StreamEvent
 from shared.clock import utcnow
-from shared.db import session_scope
 from shared.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from shared.unit_of_work import transaction
 from shared.webhook_security import new_signing_secret
 
 
@@ -22,7 +22,7 @@ def new_event_type() -> str:
 
 def create_endpoint(*, event_type: str, url: str = "http://127.0.0.1:9/hook") -> int:
     now = utcnow()
-    with session_scope() as session:
+    with transaction() as session:
         endpoint_id = session.scalar(
             insert(WebhookEndpoint)
             .values(
@@ -70,14 +70,14 @@ def refused_outcome(job: DeliveryJob) -> AttemptOutcome:
 
 
 def delivery(delivery_id: int) -> WebhookDelivery:
-    with session_scope(write=False) as session:
+    with transaction(write=False) as session:
         found = session.get(WebhookDelivery, delivery_id)
         assert found is not None
         return found
 
 
 def attempt_codes(delivery_id: int) -> list[int | None]:
-    with session_scope(write=False) as session:
+    with transaction(write=False) as session:
         return list(
             session.scalars(
                 select(WebhookAttempt.status_code)
@@ -88,7 +88,7 @@ def attempt_codes(delivery_id: int) -> list[int | None]:
 
 
 def endpoint(endpoint_id: int) -> WebhookEndpoint:
-    with session_scope(write=False) as session:
+    with transaction(write=False) as session:
         found = session.get(WebhookEndpoint, endpoint_id)
         assert found is not None
         return found
