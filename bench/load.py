@@ -23,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, cast
@@ -207,6 +208,15 @@ class PacedClient:
         command += ["--rate", str(rate), "--seconds", str(seconds)]
         command += ["--connections", str(connections)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, env=os.environ.copy())
+        # Read as it comes: a long run's JSON is larger than the pipe's buffer, and a client
+        # blocked writing it would never exit while the harness waits for it to.
+        self._output: list[bytes] = []
+        self._reader = threading.Thread(target=self._read_output, daemon=True)
+        self._reader.start()
+
+    def _read_output(self) -> None:
+        assert self.process.stdout is not None
+        self._output.append(self.process.stdout.read())
 
     def running(self) -> bool:
         return self.process.poll() is None
@@ -217,10 +227,11 @@ class PacedClient:
             self.process.send_signal(signal.SIGTERM)
 
     def finish(self) -> PacedRun:
-        stdout, _ = self.process.communicate(timeout=600)
+        self.process.wait(timeout=600)
+        self._reader.join(timeout=60)
         if self.process.returncode != 0:
             raise RuntimeError(f"the paced client failed (exit {self.process.returncode})")
-        raw = json.loads(stdout)
+        raw = json.loads(b"".join(self._output))
         return PacedRun(**raw)
 
 
