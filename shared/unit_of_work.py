@@ -87,7 +87,7 @@ class _Batch:
     session: Session
     opened_at: float = field(default_factory=time.monotonic)
     members: int = 0
-    closer_queued: bool = False
+    closer: asyncio.Task[None] | None = None  # held here: the loop keeps only a weak reference
     committed: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -129,7 +129,11 @@ class WriteBatcher:
             batch = _Batch(session=new_session(write=True))
             # BEGIN (IMMEDIATE on SQLite) may wait for another process's write lock: in a
             # thread, not in the event loop.
-            nested = await anyio.to_thread.run_sync(batch.session.begin_nested)
+            try:
+                nested = await anyio.to_thread.run_sync(batch.session.begin_nested)
+            except BaseException:
+                batch.session.close()  # gives its connection back to the pool
+                raise
             self._batch = batch
         else:
             # Inside an open transaction a SAVEPOINT never waits.
@@ -152,11 +156,10 @@ class WriteBatcher:
         old = time.monotonic() - batch.opened_at >= MAX_BATCH_SECONDS
         if self._waiting == 0 or full or old:
             await self._finish(batch)
-        elif not batch.closer_queued:
+        elif batch.closer is None:
             # Writers are waiting: they join this transaction. The closer queues behind them
             # (the lock is FIFO) and commits whatever they leave open, should one give up.
-            batch.closer_queued = True
-            asyncio.get_running_loop().create_task(self._close(batch))
+            batch.closer = asyncio.get_running_loop().create_task(self._close(batch))
 
     async def _close(self, batch: _Batch) -> None:
         async with self._turn:
