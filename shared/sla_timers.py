@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -14,7 +15,25 @@ from shared.settings import get_settings
 from shared.sla import Pause, SlaClock, due_at, status, targets
 
 
-def clock_of(ticket: Ticket) -> SlaClock:
+class SlaTimes(Protocol):
+    """A ticket's times, as an ORM ticket and a plain row both carry them."""
+
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def first_response_at(self) -> datetime | None: ...
+    @property
+    def resolved_at(self) -> datetime | None: ...
+    @property
+    def first_response_due_at(self) -> datetime | None: ...
+    @property
+    def resolution_due_at(self) -> datetime | None: ...
+    @property
+    def sla_breached_at(self) -> datetime | None: ...
+
+
+def clock_of(ticket: SlaTimes, *, paused: bool) -> SlaClock:
+    """The SLA clock of a ticket whose status does (`paused`) or does not pause it."""
     return SlaClock(
         created_at=ticket.created_at,
         first_response_at=ticket.first_response_at,
@@ -22,7 +41,7 @@ def clock_of(ticket: Ticket) -> SlaClock:
         first_response_due_at=ticket.first_response_due_at,
         resolution_due_at=ticket.resolution_due_at,
         breached_at=ticket.sla_breached_at,
-        paused=ticket.status.pauses_sla,
+        paused=paused,
     )
 
 

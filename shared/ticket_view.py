@@ -19,7 +19,6 @@ from shared.reference_cache import (
     StatusRecord,
     UserRecord,
 )
-from shared.sla import SlaClock
 from shared.sla import status as sla_status_at
 from shared.sla_timers import clock_of
 
@@ -76,7 +75,7 @@ class TicketView(BaseModel):
 
 def live_sla_status(ticket: Ticket) -> SlaStatus:
     """The SLA state now (at_risk and breached depend on the clock, not only on stored rows)."""
-    return sla_status_at(clock_of(ticket), now=utcnow())
+    return sla_status_at(clock_of(ticket, paused=ticket.status.pauses_sla), now=utcnow())
 
 
 def user_ref(user: User) -> UserRef:
@@ -156,15 +155,7 @@ def row_view(
     category = reference.categories[row.category_id]
     priority = reference.priorities[row.priority_id]
     status = reference.statuses[row.status_id]
-    clock = SlaClock(
-        created_at=row.created_at,
-        first_response_at=row.first_response_at,
-        resolved_at=row.resolved_at,
-        first_response_due_at=row.first_response_due_at,
-        resolution_due_at=row.resolution_due_at,
-        breached_at=row.sla_breached_at,
-        paused=status.pauses_sla,
-    )
+    clock = clock_of(row, paused=status.pauses_sla)
     return TicketView(
         id=row.id,
         number=ticket_number(row.id),
