@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.models import SlaStatus
 from shared.ticket_view import TicketView, UserRef
 
 
@@ -23,6 +24,7 @@ class EventType(StrEnum):
     TICKET_ASSIGNED = "ticket.assigned"
     TICKET_RESOLVED = "ticket.resolved"
     TICKET_COMMENTED = "ticket.commented"
+    TICKET_SLA_UPDATED = "ticket.sla_updated"
     TICKET_SLA_BREACHED = "ticket.sla_breached"
     TICKET_ESCALATED = "ticket.escalated"
     ARTICLE_CREATED = "article.created"
@@ -136,6 +138,23 @@ class TicketEscalated(TicketEventData):
     escalation: Escalation
 
 
+class SlaTargets(BaseModel):
+    first_response_due_at: datetime | None = Field(
+        description="When the first public reply is due (null: no target)."
+    )
+    resolution_due_at: datetime | None = Field(description="When the resolution is due.")
+    status: SlaStatus = Field(description="The SLA state as the worker stored it.")
+
+
+class TicketSlaUpdated(TicketEventData):
+    """The worker set the ticket's due times (after its creation) or moved them (a category or
+    priority change, a pause that ended). `changes` holds the due times that differ."""
+
+    event_type = EventType.TICKET_SLA_UPDATED
+    sla: SlaTargets
+    changes: dict[str, Change]
+
+
 class Breach(BaseModel):
     kind: str = Field(description="`first_response` or `resolution`.")
     due_at: datetime
@@ -193,6 +212,7 @@ EVENT_DATA: dict[EventType, type[EventData]] = {
         TicketResolved,
         TicketCommented,
         TicketEscalated,
+        TicketSlaUpdated,
         TicketSlaBreached,
         ArticleCreated,
         ArticleUpdated,

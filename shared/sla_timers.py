@@ -47,12 +47,23 @@ def clock_of(ticket: SlaTimes, *, paused: bool) -> SlaClock:
 
 @dataclass(frozen=True)
 class SlaTimers:
-    """A ticket's timers as just computed and stored."""
+    """A ticket's timers as just computed and stored, and the due times stored before."""
 
+    ticket_id: int
     first_response_at: datetime | None
     first_response_due_at: datetime | None
     resolution_due_at: datetime | None
     sla_status: SlaStatus
+    previous_first_response_due_at: datetime | None
+    previous_resolution_due_at: datetime | None
+
+    @property
+    def moved(self) -> bool:
+        """Whether the computation set or moved a due time."""
+        return (self.first_response_due_at, self.resolution_due_at) != (
+            self.previous_first_response_due_at,
+            self.previous_resolution_due_at,
+        )
 
 
 def recompute_ticket_sla(session: Session, *, ticket_id: int, now: datetime) -> SlaTimers | None:
@@ -67,6 +78,8 @@ def recompute_ticket_sla(session: Session, *, ticket_id: int, now: datetime) -> 
             Ticket.first_response_at,
             Ticket.resolved_at,
             Ticket.sla_breached_at,
+            Ticket.first_response_due_at,
+            Ticket.resolution_due_at,
             Ticket.category_id,
             Ticket.priority_id,
             Ticket.status_id,
@@ -118,8 +131,11 @@ def recompute_ticket_sla(session: Session, *, ticket_id: int, now: datetime) -> 
         .execution_options(synchronize_session=False)
     )
     return SlaTimers(
+        ticket_id=ticket_id,
         first_response_at=row.first_response_at,
         first_response_due_at=first_response_due,
         resolution_due_at=resolution_due,
         sla_status=state,
+        previous_first_response_due_at=row.first_response_due_at,
+        previous_resolution_due_at=row.resolution_due_at,
     )

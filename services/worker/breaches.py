@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from services.worker.sla_events import announce_moved_timers
 from shared.event_types import Breach, TicketSlaBreached
 from shared.events import rfc3339
 from shared.models import SlaStatus, Status, Ticket
@@ -53,7 +54,10 @@ def mark_breaches(session: Session, *, now: datetime) -> list[int]:
         # The stored due times may predate a change the worker has not handled yet (a pause
         # that just ended): recompute them before calling the ticket late.
         fresh = recompute_ticket_sla(session, ticket_id=ticket_id, now=now)
-        if fresh is None or not _overdue(fresh, now):
+        if fresh is None:
+            continue
+        announce_moved_timers(session, [fresh], at=now)
+        if not _overdue(fresh, now):
             continue
         marked = session.execute(
             update(Ticket)

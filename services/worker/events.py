@@ -10,7 +10,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from services.worker.sla_events import announce_moved_timers
 from shared.clock import utcnow
+from shared.event_types import EventType
 from shared.models import ProcessedEvent
 from shared.search_index import index_ticket
 from shared.sla_timers import recompute_ticket_sla
@@ -18,8 +20,14 @@ from shared.sla_timers import recompute_ticket_sla
 PROCESSED_EVENTS_KEPT = timedelta(days=7)
 
 
+# The worker's own announcements change nothing it computes: handling them again would only
+# repeat the work (and a paused ticket's due times, which move with the clock, would announce
+# themselves forever).
+_OWN_EVENTS = frozenset({str(EventType.TICKET_SLA_UPDATED)})
+
+
 def handle_ticket_events(
-    session: Session, *, events: Sequence[tuple[str, int | None]], now: datetime
+    session: Session, *, events: Sequence[tuple[str, str, int | None]], now: datetime
 ) -> set[str]:
     """Bring the SLA timers and index entries of the events' tickets up to date, once per
     ticket however many of its events come together; returns the ids of the events handled
@@ -28,16 +36,23 @@ def handle_ticket_events(
     The work reads the tickets' current rows, not the events, so events handled late or out
     of order still leave the right state, and two copies racing each other do no harm.
     """
-    ids = [event_id for event_id, _ticket in events]
+    ids = [event_id for event_id, _type, _ticket in events]
     if not ids:
         return set()
     seen = set(
         session.scalars(select(ProcessedEvent.event_id).where(ProcessedEvent.event_id.in_(ids)))
     )
-    fresh = [(event_id, ticket) for event_id, ticket in events if event_id not in seen]
-    for ticket_id in dict.fromkeys(ticket for _event, ticket in fresh if ticket is not None):
-        recompute_ticket_sla(session, ticket_id=ticket_id, now=now)
+    fresh = [event for event in events if event[0] not in seen]
+    tickets = dict.fromkeys(
+        ticket for _event, kind, ticket in fresh if ticket is not None and kind not in _OWN_EVENTS
+    )
+    timers = []
+    for ticket_id in tickets:
+        computed = recompute_ticket_sla(session, ticket_id=ticket_id, now=now)
+        if computed is not None:
+            timers.append(computed)
         index_ticket(session, ticket_id=ticket_id)
+    announce_moved_timers(session, timers, at=now)
     if not fresh:
         return set()
     # Stamped when the work is done: processed_at - created_at is the event lag. RETURNING
@@ -46,7 +61,7 @@ def handle_ticket_events(
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     handled = session.scalars(
         insert(ProcessedEvent)
-        .values([{"event_id": event_id, "processed_at": done_at} for event_id, _t in fresh])
+        .values([{"event_id": event[0], "processed_at": done_at} for event in fresh])
         .on_conflict_do_nothing()
         .returning(ProcessedEvent.event_id)
     )

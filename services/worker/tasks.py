@@ -15,6 +15,7 @@ from services.worker import breaches, events, routing
 from services.worker.app import app
 from shared import tasks
 from shared.clock import utcnow
+from shared.events import wrote_events
 from shared.publishing import OutboxPublisher
 from shared.redis_client import get_redis
 from shared.settings import get_settings
@@ -45,7 +46,7 @@ def _handle(session: Session, chunk: list[tuple[str, str, int | None]]) -> list[
     "assigned"."""
     handled = events.handle_ticket_events(
         session,
-        events=[(event_id, ticket_id) for event_id, _type, ticket_id in chunk],
+        events=chunk,
         now=utcnow(),
     )
     outcomes = []
@@ -65,8 +66,9 @@ def _handle(session: Session, chunk: list[tuple[str, str, int | None]]) -> list[
     return outcomes
 
 
-def _after(outcomes: list[str]) -> None:
-    if "assigned" in outcomes:
+def _after(outcomes: list[str], *, wrote_events: bool) -> None:
+    """After the commit: publish what the work announced (an assignment, moved due times)."""
+    if wrote_events:
         _publisher().publish_pending()
     if any(outcome != "duplicate" for outcome in outcomes):
         request_stats_refresh()
@@ -78,7 +80,8 @@ def _after(outcomes: list[str]) -> None:
 def handle_event(event_id: str, event_type: str, ticket_id: int | None) -> str:
     with transaction() as session:
         outcomes = _handle(session, [(event_id, event_type, ticket_id)])
-    _after(outcomes)
+        announced = wrote_events(session)
+    _after(outcomes, wrote_events=announced)
     return "duplicate" if outcomes == ["duplicate"] else "handled"
 
 
@@ -91,31 +94,37 @@ def handle_events(batch: list[tuple[str, str, int | None]]) -> str:
     held long (the API waits for it too). A chunk whose work fails for another reason than a
     busy database is handled again one event per transaction, setting the culprit apart."""
     outcomes: list[str] = []
+    announced = False
     for start in range(0, len(batch), _EVENTS_PER_TRANSACTION):
         chunk = batch[start : start + _EVENTS_PER_TRANSACTION]
         try:
             with transaction() as session:
                 outcomes += _handle(session, chunk)
+                announced |= wrote_events(session)
         except OperationalError:
             raise
         except Exception:
             logger.exception("a chunk of %d events failed; handling them one by one", len(chunk))
-            outcomes += _one_by_one(chunk)
-    _after(outcomes)
+            chunk_outcomes, chunk_announced = _one_by_one(chunk)
+            outcomes += chunk_outcomes
+            announced |= chunk_announced
+    _after(outcomes, wrote_events=announced)
     return f"{len(batch)} events, {outcomes.count('duplicate')} duplicates"
 
 
-def _one_by_one(events: list[tuple[str, str, int | None]]) -> list[str]:
+def _one_by_one(events: list[tuple[str, str, int | None]]) -> tuple[list[str], bool]:
     outcomes = []
+    announced = False
     for event in events:
         try:
             with transaction() as session:
                 outcomes += _handle(session, [event])
+                announced |= wrote_events(session)
         except OperationalError:
             raise
         except Exception:
             logger.exception("event %s failed", event[0])
-    return outcomes
+    return outcomes, announced
 
 
 @app.task(
@@ -136,8 +145,10 @@ def refresh_stats() -> None:
 def scan_sla_breaches() -> int:
     with transaction() as session:
         breached = breaches.mark_breaches(session, now=utcnow())
+        announced = wrote_events(session)
     if breached:
         logger.info("SLA breached: tickets %s", breached)
+    if announced:
         _publisher().publish_pending()
     return len(breached)
 

@@ -82,6 +82,7 @@ def test_a_tickets_lifecycle_reaches_the_receiver_once_per_event_verified(
     agent.post(f"/tickets/{ticket['id']}/comments", json={"body": "All sorted"})
     expected = [
         "ticket.created",
+        "ticket.sla_updated",
         "ticket.status_changed",
         "ticket.assigned",
         "ticket.status_changed",
@@ -184,6 +185,25 @@ def test_the_event_filter_delivers_only_the_types_asked_for(
     assert {p["type"] for p in (orjson.loads(r.body) for r in receiver.at(path))} == {
         "ticket.commented"
     }
+
+
+def test_receivers_learn_the_due_times_the_worker_sets(
+    system: System, receiver: WebhookReceiver
+) -> None:
+    endpoint, path = _subscribe(system, receiver, event_types=["ticket.sla_updated"])
+    ticket = _ticket(system)
+    assert ticket["first_response_due_at"] is None  # the worker has not computed them yet
+
+    wait_until(lambda: _for_ticket(receiver, path, ticket["id"]), timeout=10, what="delivery")
+    [request] = [
+        r for r in receiver.at(path) if orjson.loads(r.body)["data"]["ticket"]["id"] == ticket["id"]
+    ]
+    payload = verified(request, endpoint["secret"])
+    stored = system.client("agent").get(f"/tickets/{ticket['id']}").json()
+    assert payload["type"] == "ticket.sla_updated"
+    assert payload["data"]["sla"]["first_response_due_at"] == stored["first_response_due_at"]  # type: ignore[index]
+    assert payload["data"]["sla"]["resolution_due_at"] == stored["resolution_due_at"]  # type: ignore[index]
+    assert stored["resolution_due_at"] is not None
 
 
 def test_a_rotated_secret_signs_beside_the_old_one_during_the_overlap(

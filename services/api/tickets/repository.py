@@ -14,7 +14,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    true,
     update,
 )
 from sqlalchemy.orm import Session
@@ -28,84 +27,14 @@ from shared.models import (
     SlaStatus,
     Tag,
     Ticket,
-    TicketComment,
     TicketHistory,
     ticket_tags,
 )
 from shared.models.base import table_of
-from shared.ticket_view import TicketRow
 
 
 def get_ticket(session: Session, *, ticket_id: int) -> Ticket | None:
     return session.get(Ticket, ticket_id)
-
-
-_ROW_COLUMNS = [
-    column for column in Ticket.__table__.columns if column.name in TicketRow.__dataclass_fields__
-]
-# Tag names cannot hold a comma (the API splits "a,b"), so it separates them here.
-_TAG_NAMES = (
-    select(func.aggregate_strings(Tag.name, ","))
-    .join(ticket_tags, ticket_tags.c.tag_id == Tag.id)
-    .where(ticket_tags.c.ticket_id == Ticket.id)
-    .scalar_subquery()
-)
-
-
-def _row_query(*, comments: ColumnElement[bool]) -> Select[Any]:
-    counted = select(func.count()).where(TicketComment.ticket_id == Ticket.id, comments)
-    return select(
-        *_ROW_COLUMNS, _TAG_NAMES.label("tag_names"), counted.scalar_subquery().label("comments")
-    )
-
-
-# Built once: a statement object keeps its cache key, so each read skips compiling it.
-_ONE = Ticket.id == bindparam("ticket_id")
-_SOME = Ticket.id.in_(bindparam("ticket_ids", expanding=True))
-_WITH_INTERNAL = _row_query(comments=true())
-_PUBLIC = _row_query(comments=TicketComment.is_internal.is_(False))
-_ROW_WITH_INTERNAL, _ROWS_WITH_INTERNAL = _WITH_INTERNAL.where(_ONE), _WITH_INTERNAL.where(_SOME)
-_ROW_PUBLIC, _ROWS_PUBLIC = _PUBLIC.where(_ONE), _PUBLIC.where(_SOME)
-_ROW_FOR_UPDATE = select(*_ROW_COLUMNS, _TAG_NAMES.label("tag_names")).where(
-    Ticket.id == bindparam("ticket_id")
-)
-
-
-def _as_row(found: Any) -> TicketRow:
-    values = found._asdict()
-    names = values.pop("tag_names")
-    values.pop("comments", None)
-    return TicketRow(**values, tags=sorted(names.split(",")) if names else [])
-
-
-def ticket_row(session: Session, *, ticket_id: int, lock: bool = False) -> TicketRow | None:
-    """The ticket's columns and tag names in one plain SELECT, no ORM object. `lock` holds the
-    row until the transaction ends (PostgreSQL; SQLite's writers are serialised already)."""
-    query = _ROW_FOR_UPDATE.with_for_update() if lock else _ROW_FOR_UPDATE
-    found = session.connection().execute(query, {"ticket_id": ticket_id}).first()
-    return _as_row(found) if found else None
-
-
-def ticket_rows(
-    session: Session, *, ticket_ids: list[int], include_internal: bool
-) -> dict[int, tuple[TicketRow, int]]:
-    """Tickets by id with their tag names and comment counts, in one SELECT (pages of lists,
-    search hits, the dashboard). Missing ids are simply absent."""
-    if not ticket_ids:
-        return {}
-    query = _ROWS_WITH_INTERNAL if include_internal else _ROWS_PUBLIC
-    found = session.connection().execute(query, {"ticket_ids": ticket_ids})
-    return {row.id: (_as_row(row), int(row.comments)) for row in found}
-
-
-def ticket_row_with_comment_count(
-    session: Session, *, ticket_id: int, include_internal: bool
-) -> tuple[TicketRow, int] | None:
-    """The ticket's row, tag names and comment count (internal notes counted for staff) in
-    one SELECT: the read path of a single ticket."""
-    query = _ROW_WITH_INTERNAL if include_internal else _ROW_PUBLIC
-    found = session.connection().execute(query, {"ticket_id": ticket_id}).first()
-    return (_as_row(found), int(found.comments)) if found else None
 
 
 def _escape_like(text: str) -> str:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from services.api.tickets import access, repository
 from services.api.tickets.schemas import HistoryOut, TicketCreate, TicketFilters, TicketUpdate
+from shared import ticket_rows
 from shared.clock import utcnow
 from shared.errors import InvalidReference, NotFound, StaleVersion
 from shared.event_types import TicketAssigned, TicketCreated, TicketEventData
@@ -20,12 +21,12 @@ from shared.ticket_changes import (
     field_change_events,
     record_ticket_change,
 )
+from shared.ticket_rows import row_view_for
 from shared.ticket_view import (
     TicketRow,
     TicketView,
     comment_counts,
     new_ticket_view,
-    row_view,
     ticket_view,
     user_ref,
 )
@@ -141,7 +142,7 @@ def read_ticket(session: Session, *, viewer: User, ref: str) -> TicketView:
     cache; one the viewer may not see is as absent as a missing one."""
     ticket_id = parse_ticket_ref(ref)
     found = (
-        repository.ticket_row_with_comment_count(
+        ticket_rows.ticket_row_with_comment_count(
             session, ticket_id=ticket_id, include_internal=viewer.role.is_staff
         )
         if ticket_id
@@ -166,7 +167,7 @@ def list_tickets(
 def ticket_views(session: Session, *, ticket_ids: list[int], viewer: User) -> dict[int, TicketView]:
     """Tickets by id as `viewer` sees them (no access check: the ids come from a query that
     applied it), from plain rows and the reference cache."""
-    rows = repository.ticket_rows(
+    rows = ticket_rows.ticket_rows(
         session, ticket_ids=ticket_ids, include_internal=viewer.role.is_staff
     )
     return {
@@ -216,7 +217,7 @@ def update_ticket(
     """Change a ticket with one Core UPDATE guarded by its version; returns it as `actor` sees
     it. References come from the reference cache, the history and events from the one writer."""
     ticket_id = parse_ticket_ref(ref)
-    row = repository.ticket_row(session, ticket_id=ticket_id, lock=True) if ticket_id else None
+    row = ticket_rows.ticket_row(session, ticket_id=ticket_id, lock=True) if ticket_id else None
     if row is None or not access.may_see_requester(actor, row.requester_id):
         raise NotFound(f"no ticket {ref}")
     check_version(row.version, if_match)
@@ -316,22 +317,9 @@ def update_ticket(
 def _view_for(
     session: Session, row: TicketRow, *, viewer: User | None, comment_count: int | None = None
 ) -> TicketView:
-    """The ticket as `viewer` sees it (None: as staff see it, as events carry it);
-    `comment_count` saves the count query when it is known."""
-    if comment_count is None:
-        include_internal = viewer is None or viewer.role.is_staff
-        counts = comment_counts(session, ticket_ids=[row.id], include_internal=include_internal)
-        comment_count = counts.get(row.id, 0)
-    requester = reference_cache.person(session, user_id=row.requester_id)
-    assignee = reference_cache.person(session, user_id=row.assignee_id) if row.assignee_id else None
-    assert requester is not None  # a foreign key
-    return row_view(
-        row,
-        reference=reference_cache.reference(session),
-        requester=requester,
-        assignee=assignee,
-        comment_count=comment_count,
-    )
+    """The ticket as `viewer` sees it (None: as staff see it, as events carry it)."""
+    staff = viewer is None or viewer.role.is_staff
+    return row_view_for(session, row, staff=staff, comment_count=comment_count)
 
 
 def ticket_history(session: Session, *, viewer: User, ref: str) -> list[HistoryOut]:
