@@ -508,6 +508,23 @@ def test_a_request_without_a_valid_key_is_refused_with_401(
         problem_of(response)
 
 
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PUT"])
+def test_anything_but_post_is_405_at_once_instead_of_an_endless_stream(
+    api_server: ApiServer, keys: dict[str, str], method: str
+) -> None:
+    headers = {
+        "Authorization": f"Bearer {keys['customer']}",
+        "Accept": "text/event-stream",
+        "Mcp-Session-Id": "none",
+    }
+    # A stream held open would run into the read timeout instead of answering.
+    with httpx.Client(base_url=api_server.base_url, timeout=5) as client:
+        response = client.request(method, "/mcp", headers=headers)
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == "POST"
+    problem_of(response)
+
+
 def test_the_sdk_client_cannot_connect_with_a_bad_key(api_server: ApiServer) -> None:
     async def connect() -> None:
         async with mcp_session(api_server, "tkt_revoked-or-invented"):
