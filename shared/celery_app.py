@@ -54,6 +54,7 @@ def create_celery(settings: Settings) -> Celery:
                 "schedule": settings.stats_refresh_interval_seconds,
             },
             "prune-processed-events": {"task": tasks.PRUNE_PROCESSED_EVENTS, "schedule": 3600.0},
+            "prune-idempotency-keys": {"task": tasks.PRUNE_IDEMPOTENCY_KEYS, "schedule": 3600.0},
         },
     )
     return app

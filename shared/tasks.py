@@ -7,3 +7,5 @@ REFRESH_STATS = "worker.refresh_stats"
 SCAN_SLA_BREACHES = "worker.scan_sla_breaches"
 RELAY_OUTBOX = "worker.relay_outbox"
 PRUNE_PROCESSED_EVENTS = "worker.prune_processed_events"
+# Idempotency-Key answers past their time to live.
+PRUNE_IDEMPOTENCY_KEYS = "worker.prune_idempotency_keys"

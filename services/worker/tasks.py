@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from services.worker import breaches, events, routing
+from services.worker import breaches, events, idempotency, routing
 from services.worker.app import app
 from shared import tasks
 from shared.clock import utcnow
@@ -174,3 +174,23 @@ def relay_outbox() -> int:
 def prune_processed_events() -> int:
     with transaction() as session:
         return events.prune_processed_events(session, now=utcnow())
+
+
+@app.task(
+    name=tasks.PRUNE_IDEMPOTENCY_KEYS,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=8,
+)
+def prune_idempotency_keys(batch_rows: int = idempotency.PRUNE_BATCH_ROWS) -> int:
+    """Delete the Idempotency-Key answers past their time to live, a batch per transaction."""
+    kept = timedelta(hours=get_settings().idempotency_ttl_hours)
+    pruned = 0
+    while True:
+        with transaction() as session:
+            batch = idempotency.prune_expired_keys(
+                session, now=utcnow(), kept=kept, limit=batch_rows
+            )
+        pruned += batch
+        if batch < batch_rows:
+            return pruned
