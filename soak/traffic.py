@@ -161,7 +161,8 @@ class Traffic:
             "title": f"Soak: {self._words(3)}",
             "description": f"{self._words(12)}.",
             "category_id": self.rng.randint(1, 6),
-            "priority_id": self.rng.randint(1, 4),
+            # Customers may not open a ticket at Critical (1): only staff choose it.
+            "priority_id": self.rng.randint(2 if as_customer else 1, 4),
             "tags": self.rng.sample(WORDS[:6], 2),
         }
         if not as_customer:

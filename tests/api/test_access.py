@@ -30,7 +30,7 @@ from tests.helpers import new_ticket, problem_of
 JOHN, JANE, BOB, SARAH, MIKE, ADMIN = 1, 2, 3, 4, 5, 6
 OPEN, IN_PROGRESS, WAITING, RESOLVED, CLOSED = 1, 2, 3, 4, 5
 ACCOUNT_ACCESS, BILLING = 1, 2
-CRITICAL, HIGH, MEDIUM = 1, 2, 3
+CRITICAL, HIGH, MEDIUM, LOW = 1, 2, 3, 4
 
 USER_IDS = {"customer": JOHN, "other_customer": JANE, "agent": SARAH, "admin": ADMIN}
 STAFF = ["agent", "admin"]
@@ -362,6 +362,28 @@ def test_customer_creates_ticket_for_themselves(
     ticket = new_ticket(customer, **extra)
     assert ticket["requester"]["id"] == JOHN
     assert ticket["assignee"] is None
+
+
+def test_customer_cannot_open_a_ticket_at_critical_priority(
+    customer: httpx.Client, db: Session
+) -> None:
+    title = f"Everything is urgent {_token()}"
+    body = {"title": title, "description": "x", "category_id": ACCOUNT_ACCESS}
+    events_before = _count(db, OutboxEvent)
+
+    problem = assert_forbidden(customer.post("/tickets", json={**body, "priority_id": CRITICAL}))
+
+    assert [error["field"] for error in problem["errors"]] == ["priority_id"]
+    assert _tickets_titled(db, title) == 0
+    assert _count(db, OutboxEvent) == events_before
+
+
+@pytest.mark.parametrize("priority", [HIGH, MEDIUM, LOW])
+def test_customer_opens_a_ticket_at_any_other_priority(
+    customer: httpx.Client, priority: int
+) -> None:
+    ticket = new_ticket(customer, priority_id=priority)
+    assert ticket["priority"]["id"] == priority
 
 
 @pytest.mark.parametrize("role", STAFF)

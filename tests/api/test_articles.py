@@ -680,3 +680,55 @@ def test_unpublishing_hides_the_article_from_customers_again(
     refused(customer.get(f"/articles/{article['id']}"), 404)
     assert customer.get(f"/tickets/{ticket['id']}/articles").json() == []
     assert ids(agent.get(f"/tickets/{ticket['id']}/articles").json()) == [article["id"]]
+
+
+# --- history of links ----------------------------------------------------------------------------
+
+
+def _linked_in_history(client: httpx.Client, ticket_id: int) -> list[str | None]:
+    history = client.get(f"/tickets/{ticket_id}/history").json()
+    return [h["new_value"] for h in history if h["field"] == "article"]
+
+
+def test_link_history_follows_the_articles_current_visibility(
+    agent: httpx.Client, customer: httpx.Client
+) -> None:
+    article = new_article(agent, published=True)
+    ticket = new_ticket(customer)
+    agent.post(f"/tickets/{ticket['id']}/articles", json={"article_id": article["id"]})
+    linked = [str(article["id"])]
+    assert _linked_in_history(customer, ticket["id"]) == linked
+
+    agent.patch(f"/articles/{article['id']}", json={"published": False})
+    assert _linked_in_history(customer, ticket["id"]) == []
+    assert _linked_in_history(agent, ticket["id"]) == linked
+
+    agent.patch(f"/articles/{article['id']}", json={"published": True})
+    assert _linked_in_history(customer, ticket["id"]) == linked
+
+
+def test_a_draft_linked_then_published_shows_in_the_customers_history(
+    agent: httpx.Client, customer: httpx.Client
+) -> None:
+    draft = new_article(agent)
+    ticket = new_ticket(customer)
+    agent.post(f"/tickets/{ticket['id']}/articles", json={"article_id": draft["id"]})
+    assert _linked_in_history(customer, ticket["id"]) == []
+
+    agent.patch(f"/articles/{draft['id']}", json={"published": True})
+
+    assert _linked_in_history(customer, ticket["id"]) == [str(draft["id"])]
+
+
+def test_a_deleted_articles_link_history_is_staff_only(
+    agent: httpx.Client, customer: httpx.Client
+) -> None:
+    article = new_article(agent, published=True)
+    ticket = new_ticket(customer)
+    agent.post(f"/tickets/{ticket['id']}/articles", json={"article_id": article["id"]})
+
+    assert agent.delete(f"/articles/{article['id']}").status_code == 204
+
+    history = customer.get(f"/tickets/{ticket['id']}/history").json()
+    assert [h for h in history if h["field"] == "article"] == []
+    assert _linked_in_history(agent, ticket["id"]) == [str(article["id"]), None]

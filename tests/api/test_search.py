@@ -72,12 +72,12 @@ def test_customer_search_counts_only_their_own_tickets_also_with_a_filter(
     customer: httpx.Client, other_customer: httpx.Client, agent: httpx.Client, db: Session
 ) -> None:
     word = _word()
-    mine = [new_ticket(customer, title=f"My {word} order", priority_id=p) for p in (1, 4)]
-    theirs = new_ticket(other_customer, title=f"Her {word} order", priority_id=1)
+    mine = [new_ticket(customer, title=f"My {word} order", priority_id=p) for p in (2, 4)]
+    theirs = new_ticket(other_customer, title=f"Her {word} order", priority_id=2)
     _indexed(db, *mine, theirs)
 
     everything = _search(customer, word)
-    urgent = _search(customer, word, priority_id=1)
+    urgent = _search(customer, word, priority_id=2)
 
     assert (sorted(_ids(everything)), everything["total"]) == (sorted(t["id"] for t in mine), 2)
     assert (_ids(urgent), urgent["total"]) == ([mine[0]["id"]], 1)

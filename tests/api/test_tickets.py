@@ -230,8 +230,10 @@ class Listing:
         agent = clients["agent"]
         self.marker = unique("mk")
         self.tag = unique("tag-")
+        # Critical: opened by an agent for the customer (customers cannot choose Critical).
         self.a = new_ticket(
-            clients["customer"],
+            agent,
+            user_id=1,
             title=f"{self.marker} alpha",
             category_id=1,
             priority_id=1,
@@ -702,6 +704,23 @@ def test_reopening_clears_resolved_at_and_closed_at(
     ticket = agent.patch(f"/tickets/{fresh['id']}", json={"status_id": open_status}).json()
     assert ticket["status"]["id"] == open_status
     assert (ticket["resolved_at"], ticket["closed_at"]) == (None, None)
+    assert event_types(db, fresh["id"])[events_before:] == ["ticket.status_changed"]
+
+
+def test_moving_from_closed_back_to_resolved_keeps_closed_at_and_resolved_at(
+    agent: httpx.Client, db: Session, fresh: dict[str, Any]
+) -> None:
+    """Resolved is closed too: the ticket has not left the closed statuses, so the moment it
+    was closed stands; only re-opening (above) clears it."""
+    closed = agent.patch(f"/tickets/{fresh['id']}", json={"status_id": 5}).json()
+    events_before = len(outbox(db, fresh["id"]))
+    ticket = agent.patch(f"/tickets/{fresh['id']}", json={"status_id": 4}).json()
+    assert ticket["status"]["id"] == 4
+    assert (ticket["resolved_at"], ticket["closed_at"]) == (
+        closed["resolved_at"],
+        closed["closed_at"],
+    )
+    assert closed["closed_at"] is not None
     assert event_types(db, fresh["id"])[events_before:] == ["ticket.status_changed"]
 
 

@@ -36,6 +36,22 @@ def ensure_may_create(actor: User, *, requester_id: int, assignee_id: int | None
         raise Forbidden("customers cannot assign tickets", field="assigned_to")
 
 
+def ensure_may_choose_priority(
+    actor: User, *, priority_rank: int, most_urgent_rank: int, is_default: bool
+) -> None:
+    """Customers say how urgent their new ticket is, but not at the most urgent level
+    (Critical in the sample data): only staff may, as only staff may change a ticket's priority
+    later. The desk's default priority is never refused."""
+    if actor.role.is_staff or is_default:
+        return
+    if priority_rank <= most_urgent_rank:
+        raise Forbidden(
+            "customers cannot open a ticket at the most urgent priority; an agent raises it "
+            "when needed",
+            field="priority_id",
+        )
+
+
 class StatusFacts(Protocol):
     """What the rules need to know of a status (a row or its cached record)."""
 

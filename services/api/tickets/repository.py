@@ -13,6 +13,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -22,6 +23,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from services.api.tickets.schemas import TicketFilterFields, TicketFilters, TicketSort
 from shared.db import insert_ignoring_duplicates
 from shared.models import (
+    Article,
     PriorityLevel,
     SlaPause,
     SlaStatus,
@@ -207,12 +209,22 @@ def update_ticket_row(
 
 
 def history_rows(
-    session: Session, *, ticket_id: int, include_internal: bool
+    session: Session, *, ticket_id: int, include_internal: bool, with_fields: Iterable[str] = ()
 ) -> list[TicketHistory]:
+    """The ticket's history, oldest first; without `include_internal`, the public rows and
+    every row of `with_fields` (rows whose visibility the caller decides)."""
     query = select(TicketHistory).where(TicketHistory.ticket_id == ticket_id)
     if not include_internal:
-        query = query.where(TicketHistory.is_internal.is_(False))
+        query = query.where(
+            or_(TicketHistory.is_internal.is_(False), TicketHistory.field.in_(list(with_fields)))
+        )
     return list(session.scalars(query.order_by(TicketHistory.id)))
+
+
+def published_article_ids(session: Session, *, article_ids: Iterable[int]) -> set[int]:
+    """Which of these articles exist and are published."""
+    query = select(Article.id).where(Article.id.in_(list(article_ids)), Article.published)
+    return set(session.scalars(query))
 
 
 def start_sla_pause(session: Session, *, ticket_id: int, at: datetime) -> None:

@@ -13,7 +13,7 @@ from shared import ticket_rows
 from shared.clock import utcnow
 from shared.errors import InvalidReference, NotFound, StaleVersion
 from shared.event_types import TicketAssigned, TicketCreated, TicketEventData
-from shared.models import Ticket, User, parse_ticket_ref
+from shared.models import Ticket, TicketHistory, User, parse_ticket_ref
 from shared.reference_cache import UserRecord, reference_cache
 from shared.ticket_changes import (
     FieldChange,
@@ -75,6 +75,14 @@ def create_ticket(session: Session, *, actor: User, request: TicketCreate) -> Ti
         if priority is None:
             raise InvalidReference(
                 f"no priority with id {request.priority_id}", field="priority_id"
+            )
+        if not actor.role.is_staff:
+            default = reference.default_priority
+            access.ensure_may_choose_priority(
+                actor,
+                priority_rank=priority.rank,
+                most_urgent_rank=min(p.rank for p in reference.priorities.values()),
+                is_default=default is not None and priority.id == default.id,
             )
     else:
         priority = reference.default_priority
@@ -322,11 +330,35 @@ def _view_for(
     return row_view_for(session, row, staff=staff, comment_count=comment_count)
 
 
+# The field of the rows that record an article linked or unlinked (services/api/articles/links.py).
+ARTICLE_FIELD = "article"
+
+
+def _article_of(row: TicketHistory) -> int | None:
+    value = row.new_value or row.old_value
+    return int(value) if value and value.isdigit() else None
+
+
+def _visible_history(session: Session, rows: list[TicketHistory]) -> list[TicketHistory]:
+    """A customer's history: rows about articles follow the article's visibility now, not when
+    the link was made (unpublished: gone, published again: back; deleted: gone)."""
+    linked = {
+        article
+        for row in rows
+        if row.field == ARTICLE_FIELD and (article := _article_of(row)) is not None
+    }
+    published = repository.published_article_ids(session, article_ids=linked) if linked else set()
+    return [row for row in rows if row.field != ARTICLE_FIELD or _article_of(row) in published]
+
+
 def ticket_history(session: Session, *, viewer: User, ref: str) -> list[HistoryOut]:
     ticket = get_visible_ticket(session, viewer=viewer, ref=ref)
+    staff = viewer.role.is_staff
     rows = repository.history_rows(
-        session, ticket_id=ticket.id, include_internal=viewer.role.is_staff
+        session, ticket_id=ticket.id, include_internal=staff, with_fields=[ARTICLE_FIELD]
     )
+    if not staff:
+        rows = _visible_history(session, rows)
     return [
         HistoryOut(
             id=row.id,
