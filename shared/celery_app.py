@@ -49,6 +49,12 @@ def create_celery(settings: Settings) -> Celery:
                 "task": tasks.RELAY_OUTBOX,
                 "schedule": settings.outbox_relay_interval_seconds,
             },
+            "reconcile-outbox": {
+                "task": tasks.RECONCILE_OUTBOX,
+                "schedule": settings.outbox_reconcile_interval_seconds,
+                # A pass queued while no worker ran is of no use once the next one is due.
+                "options": {"expires": settings.outbox_reconcile_interval_seconds},
+            },
             "refresh-stats": {
                 "task": tasks.REFRESH_STATS,
                 "schedule": settings.stats_refresh_interval_seconds,

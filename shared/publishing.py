@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from celery import Celery
 from redis import Redis
@@ -28,11 +30,26 @@ logger = logging.getLogger(__name__)
 PUBLISHER_LOCK = "outbox:publisher-lock"
 _LOCK_TTL_MS = 15_000
 # id, event_id, event_type, ticket_id, payload
-_Outgoing = tuple[int, str, str, int | None, str]
+_OutboxRow = tuple[int, str, str, int | None, str]
 _RELEASE_IF_OURS = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+
+
+class Outgoing(Protocol):
+    """An outbox row as sent: what the stream entry and the worker's task are built from."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def ticket_id(self) -> int | None: ...
+    @property
+    def payload(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +89,7 @@ class OutboxPublisher:
                 rows = self._unpublished(min_age=min_age, limit=batch_size)
                 if rows:
                     self._send(rows)
-                    self._mark_published([row.id for row in rows])
+                    self.mark_published([row.id for row in rows])
                     published += len(rows)
                 if len(rows) < batch_size:  # that was the last of them: no second look
                     return published
@@ -80,7 +97,7 @@ class OutboxPublisher:
         finally:
             self.redis.eval(_RELEASE_IF_OURS, 1, PUBLISHER_LOCK, token)
 
-    def _unpublished(self, *, min_age: timedelta, limit: int) -> list[Row[_Outgoing]]:
+    def _unpublished(self, *, min_age: timedelta, limit: int) -> list[Row[_OutboxRow]]:
         # Plain rows, not ORM objects: this runs for nearly every commit under load.
         query = select(
             OutboxEvent.id,
@@ -94,7 +111,14 @@ class OutboxPublisher:
         with transaction(write=False) as session:
             return list(session.execute(query.order_by(OutboxEvent.id).limit(limit)))
 
-    def _send(self, rows: list[Row[_Outgoing]]) -> None:
+    def _send(self, rows: Sequence[Outgoing]) -> None:
+        self.append_to_stream(rows)
+        self.queue_for_worker(rows)
+
+    def append_to_stream(self, rows: Sequence[Outgoing]) -> None:
+        """XADD each row's envelope, as stored: a copy sent again carries the same event id."""
+        if not rows:
+            return
         pipe = self.redis.pipeline(transaction=False)
         for row in rows:
             fields = {
@@ -105,6 +129,10 @@ class OutboxPublisher:
             }
             pipe.xadd(self.stream, fields, maxlen=self.stream_maxlen, approximate=True)  # type: ignore[arg-type]
         pipe.execute()
+
+    def queue_for_worker(self, rows: Sequence[Outgoing]) -> None:
+        if not rows:
+            return
         events = [(row.event_id, row.event_type, row.ticket_id) for row in rows]
         # Sending a Celery message costs far more than handling an event's timers: a round
         # goes to the worker as one task, however many events it carries (a lone event as
@@ -115,7 +143,7 @@ class OutboxPublisher:
             self.celery.send_task(tasks.HANDLE_EVENTS, args=[events])
 
     @staticmethod
-    def _mark_published(ids: list[int]) -> None:
+    def mark_published(ids: list[int]) -> None:
         with transaction() as session:
             session.execute(
                 update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(published_at=utcnow())

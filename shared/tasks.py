@@ -6,6 +6,8 @@ HANDLE_EVENTS = "worker.handle_events"
 REFRESH_STATS = "worker.refresh_stats"
 SCAN_SLA_BREACHES = "worker.scan_sla_breaches"
 RELAY_OUTBOX = "worker.relay_outbox"
+# Events a consumer has not recorded in time (Redis lost them) published again.
+RECONCILE_OUTBOX = "worker.reconcile_outbox"
 PRUNE_PROCESSED_EVENTS = "worker.prune_processed_events"
 # Idempotency-Key answers past their time to live.
 PRUNE_IDEMPOTENCY_KEYS = "worker.prune_idempotency_keys"

@@ -1,6 +1,6 @@
 """The fault loop: every `interval` seconds a SIGKILL and restart of a worker, a notifier or the
 api (the api first, then the others in shuffled rounds), and once, as the second fault, Redis
-stopped for `redis_outage` seconds and started again with its data."""
+stopped for `redis_outage` seconds and started again (with its data, unless it keeps none)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from soak.redis_server import PersistentRedis
 from soak.services import Service, Supervisor, restart
+from tests.support.redis_server import RedisServer
 
 logger = logging.getLogger("soak")
 
@@ -27,7 +27,7 @@ class Fault:
 class FaultLoop:
     supervisor: Supervisor
     victims: list[Service]
-    redis: PersistentRedis
+    redis: RedisServer
     interval: float
     redis_outage: float
     rng: random.Random

@@ -3,12 +3,14 @@ notifiers and the api and stops Redis once; then, once it has drained, a table o
 nothing acknowledged or published was lost. Exits 1 if any check fails.
 
 The system: a fresh SQLite file, a private Redis with an append-only file (as in
-docker-compose.yml), the api, two Celery workers, beat, two notifiers, and three webhook
-receivers subscribed to every event that verify signatures with `standardwebhooks` (one
-answers 500 to 30 % of the deliveries), all on loopback, with short retry timings.
+docker-compose.yml; `--redis volatile`: one that keeps nothing on disk), the api, two Celery
+workers, beat, two notifiers, and three webhook receivers subscribed to every event that verify
+signatures with `standardwebhooks` (one answers 500 to 30 % of the deliveries), all on
+loopback, with short retry timings.
 
     .venv/bin/python -m soak --seconds 300      # make soak
     .venv/bin/python -m soak --seconds 60       # make soak SOAK_SECONDS=60 (CI)
+    make soak SOAK_SECONDS=60 SOAK_REDIS=volatile
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from shared.clock import utcnow
 from soak import checks
 from soak.checks import Check
 from soak.faults import FaultLoop
-from soak.redis_server import PersistentRedis
+from soak.redis_server import KINDS, soak_redis
 from soak.services import ApiService, BackgroundService, Service, Supervisor
 from soak.traffic import Ledger, Traffic
 from tests.support.processes import free_port, fresh_database_env, ticketing, wait_until
@@ -50,6 +52,9 @@ TIMINGS = {
     # delivery for good with a chance of 0.3^13 (1.6e-7) per event.
     "WEBHOOK_RETRY_SCHEDULE_SECONDS": "1,1,2,2,3,3,4,4,5,5,5,5",
     "SLA_SCAN_INTERVAL_SECONDS": "2",
+    # A volatile Redis loses everything in the outage: the reconciler notices at its next pass.
+    "OUTBOX_RECONCILE_INTERVAL_SECONDS": "2",
+    "OUTBOX_RECONCILE_GRACE_SECONDS": "30",
     # The traffic comes from one key per role, faster than a person: limits stay on (they are
     # part of what runs while Redis is away), but far above the soak's rate. Anonymous too: a
     # restarted api knows no key yet, and counts the first burst of keyed requests as their
@@ -121,7 +126,7 @@ class Soak:
         self.rng = random.Random(args.seed)
         self.services: list[Service] = []
         self.receivers: dict[int, ReceiverProcess] = {}  # endpoint id -> receiver
-        self.redis = PersistentRedis(port=free_port(), directory=directory / "redis")
+        self.redis = soak_redis(args.redis, port=free_port(), directory=directory / "redis")
         self.supervisor = Supervisor(self.services)
 
     def start(self) -> None:
@@ -280,6 +285,12 @@ def main() -> None:
     parser.add_argument("--redis-outage", type=float, default=15.0)
     parser.add_argument("--drain-timeout", type=float, default=180.0)
     parser.add_argument("--seed", type=int, default=random.randrange(1 << 30))
+    parser.add_argument(
+        "--redis",
+        choices=KINDS,
+        default=os.environ.get("SOAK_REDIS", "append-only"),
+        help="volatile: a Redis that keeps nothing on disk, so the outage loses its data",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the logs of a passing run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s soak %(message)s")
@@ -292,6 +303,7 @@ def main() -> None:
         soak.stop()
     header = (
         f"ticketing soak: {args.seconds:.0f} s, {args.rate:.0f} ops/s, seed {args.seed}, "
+        f"{args.redis} Redis, "
         f"{os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
     _print_table(header, rows)

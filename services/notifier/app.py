@@ -29,8 +29,9 @@ from services.notifier.connections import KEEPALIVE_SECONDS, ConnectionPool
 from services.notifier.sender import AttemptOutcome, DeliveryJob, attempt_delivery
 from services.notifier.store import DeliveryStore, StreamEvent
 from services.notifier.stream import Entry, EventStream, parse_entry
+from shared.clock import utcnow
 from shared.logging_setup import log_context
-from shared.settings import Settings
+from shared.settings import CONSUMER_RECORDS_KEPT, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ _RESULT_BATCH = 500
 # Outcomes are stored this long after the first of a batch arrived (the delivery log lags by
 # as much; receivers wait for nothing).
 _RESULT_LINGER_SECONDS = 0.05
+_FORGET_NOTIFIED_EVERY_SECONDS = 3600.0
 # An outcome the database refuses this many times, while it stores others, is given up on: its
 # delivery is attempted again once the claim lapses.
 _REFUSALS_BEFORE_GIVING_UP = 3
@@ -92,6 +94,7 @@ class Notifier:
             asyncio.create_task(self._guarded(self._schedule), name="schedule"),
             asyncio.create_task(self._guarded(self._renew_claims), name="renew"),
             asyncio.create_task(self._close_idle_connections(), name="close-idle"),
+            asyncio.create_task(self._guarded(self._forget_notified), name="forget"),
         ]
         logger.info("notifier %s started", self.stream.consumer)
         await self.stopping.wait()
@@ -172,6 +175,15 @@ class Notifier:
         while not self.stopping.is_set():
             await asyncio.sleep(KEEPALIVE_SECONDS)
             self.connections.close_expired()
+
+    async def _forget_notified(self) -> None:
+        while not self.stopping.is_set():
+            forgotten = await asyncio.to_thread(
+                self.store.forget_notified, before=utcnow() - CONSUMER_RECORDS_KEPT
+            )
+            if forgotten:
+                logger.info("forgot %d notified events past their keeping", forgotten)
+            await asyncio.sleep(_FORGET_NOTIFIED_EVERY_SECONDS)
 
     async def _record_outcomes(self) -> None:
         """Store outcomes in batches. When the database stores none of a batch, the batch is

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, bindparam, or_, select, update
+from sqlalchemy import Insert, Table, bindparam, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import (
@@ -28,7 +28,13 @@ from sqlalchemy.orm import Session
 from services.notifier.retry import next_attempt_at
 from services.notifier.sender import AttemptOutcome, DeliveryJob
 from shared.clock import utcnow
-from shared.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from shared.models import (
+    DeliveryStatus,
+    NotifiedEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from shared.settings import Settings
 from shared.unit_of_work import transaction
 
@@ -38,6 +44,7 @@ _IDS_PER_STATEMENT = 10_000
 _deliveries = cast(Table, WebhookDelivery.__table__)
 _attempts = cast(Table, WebhookAttempt.__table__)
 _endpoints = cast(Table, WebhookEndpoint.__table__)
+_notified = cast(Table, NotifiedEvent.__table__)
 
 # What a delivery attempt needs to know about its endpoint.
 _ENDPOINT_COLUMNS = (
@@ -97,12 +104,12 @@ def _database_trouble(exc: SQLAlchemyError) -> bool:
     return isinstance(exc, OperationalError | InterfaceError | PoolTimeout | DisconnectionError)
 
 
-def _insert_new(session: Session) -> Insert:
+def _on_conflict_do_nothing(session: Session, table: Table) -> Insert:
     """INSERT … ON CONFLICT DO NOTHING: another replica may have recorded the same (endpoint,
     event) a moment ago; its row stands and the delivery is its to make."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert(_deliveries).on_conflict_do_nothing()
+    return insert(table).on_conflict_do_nothing()
 
 
 class DeliveryStore:
@@ -119,6 +126,12 @@ class DeliveryStore:
             return []
         now = utcnow()
         with transaction() as session:
+            # The notifier's acknowledgement, in the transaction of the deliveries: the outbox
+            # reconciler sends again what it never recorded (a Redis that lost the entries).
+            session.execute(
+                _on_conflict_do_nothing(session, _notified),
+                [{"event_id": event.event_id, "recorded_at": now} for event in events],
+            )
             endpoints = session.execute(
                 select(
                     *_ENDPOINT_COLUMNS, WebhookEndpoint.event_types, WebhookEndpoint.created_at
@@ -146,7 +159,7 @@ class DeliveryStore:
             if not rows:
                 return []
             created = session.execute(
-                _insert_new(session).returning(
+                _on_conflict_do_nothing(session, _deliveries).returning(
                     _deliveries.c.id, _deliveries.c.endpoint_id, _deliveries.c.event_id
                 ),
                 rows,
@@ -172,6 +185,13 @@ class DeliveryStore:
         # In the order the events came, as a receiver would expect them.
         order = {event.event_id: n for n, event in enumerate(events)}
         return sorted(jobs, key=lambda job: order[job.event_id])
+
+    @staticmethod
+    def forget_notified(*, before: datetime) -> int:
+        """Drop the ledger's rows older than any event the reconciler still looks at."""
+        with transaction() as session:
+            result = session.execute(delete(_notified).where(_notified.c.recorded_at < before))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def claim_due(self, *, limit: int) -> list[DeliveryJob]:
         """Pending deliveries whose time has come and that nobody holds (retries, tests,

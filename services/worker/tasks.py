@@ -16,6 +16,7 @@ from services.worker.app import app
 from shared import tasks
 from shared.clock import utcnow
 from shared.events import wrote_events
+from shared.outbox_reconciler import OutboxReconciler
 from shared.publishing import OutboxPublisher
 from shared.redis_client import get_redis
 from shared.settings import get_settings
@@ -163,6 +164,21 @@ def relay_outbox() -> int:
     if published:
         logger.info("relayed %d outbox events", published)
     return published or 0
+
+
+@app.task(
+    name=tasks.RECONCILE_OUTBOX,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=8,
+)
+def reconcile_outbox() -> int:
+    """Publish again the events a consumer has not recorded in time (Redis lost them)."""
+    reconciler = OutboxReconciler(
+        publisher=_publisher(), redis=get_redis(), settings=get_settings()
+    )
+    done = reconciler.reconcile()
+    return 0 if done is None else done.to_worker + done.to_stream
 
 
 @app.task(

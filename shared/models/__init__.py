@@ -27,6 +27,7 @@ from shared.models.ticket import (
 from shared.models.user import ApiKey, Role, User
 from shared.models.webhook import (
     DeliveryStatus,
+    NotifiedEvent,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
@@ -43,6 +44,7 @@ __all__ = [
     "Category",
     "DeliveryStatus",
     "IdempotencyKey",
+    "NotifiedEvent",
     "OutboxEvent",
     "PriorityLevel",
     "ProcessedEvent",

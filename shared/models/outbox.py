@@ -31,5 +31,7 @@ class OutboxEvent(Base):
     )
     # The whole envelope as JSON text, exactly as it is published.
     payload: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Indexed: the reconciler finds where its retention window starts.
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # When last sent to Redis (the reconciler sends again what no consumer acknowledged).
     published_at: Mapped[datetime | None]

@@ -98,6 +98,16 @@ class WebhookDelivery(Base):
     )
 
 
+class NotifiedEvent(Base):
+    """An event the notifier has recorded the deliveries of (none, if no endpoint wants it):
+    its acknowledgement, which the outbox reconciler looks for instead of trusting Redis."""
+
+    __tablename__ = "notified_events"
+
+    event_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class WebhookAttempt(Base):
     __tablename__ = "webhook_attempts"
 

@@ -5,15 +5,18 @@ back the others."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.notifier.sender import DeliveryJob
 from services.notifier.store import DeliveryStore
 from shared.clock import utcnow
-from shared.models import DeliveryStatus
+from shared.models import DeliveryStatus, NotifiedEvent
 from shared.settings import get_settings
+from shared.unit_of_work import transaction
 from tests.notifier.support import (
     attempt_codes,
     create_endpoint,
@@ -58,6 +61,34 @@ def test_each_event_is_recorded_once_per_subscribed_endpoint_and_claimed(
         assert recorded.status == DeliveryStatus.PENDING
         assert recorded.claimed_until is not None
         assert recorded.claimed_until > utcnow()
+
+
+def _notified(event_ids: list[str]) -> set[str]:
+    with transaction(write=False) as session:
+        return set(
+            session.scalars(
+                select(NotifiedEvent.event_id).where(NotifiedEvent.event_id.in_(event_ids))
+            )
+        )
+
+
+def test_every_event_read_is_recorded_as_notified_even_when_no_endpoint_wants_it(
+    store: DeliveryStore,
+) -> None:
+    """The notifier's acknowledgement, which the outbox reconciler looks for."""
+    events = stream_events(new_event_type(), 3)  # no endpoint subscribes to this type
+    assert store.record_new_deliveries(events) == []
+    assert store.record_new_deliveries(events) == []  # a copy read again changes nothing
+    assert _notified([event.event_id for event in events]) == {e.event_id for e in events}
+
+
+def test_notified_events_past_their_keeping_are_forgotten(store: DeliveryStore) -> None:
+    old, recent = stream_events(new_event_type(), 2)
+    store.record_new_deliveries([old])
+    store.forget_notified(before=utcnow())
+    store.record_new_deliveries([recent])
+    store.forget_notified(before=utcnow() - timedelta(hours=1))
+    assert _notified([old.event_id, recent.event_id]) == {recent.event_id}
 
 
 def test_an_outcome_the_database_refuses_does_not_hold_back_the_others(
