@@ -130,7 +130,7 @@ class WriteBatcher:
             # BEGIN (IMMEDIATE on SQLite) may wait for another process's write lock: in a
             # thread, not in the event loop.
             try:
-                nested = await anyio.to_thread.run_sync(batch.session.begin_nested)
+                nested = await anyio.to_thread.run_sync(_begin, batch.session)
             except BaseException:
                 batch.session.close()  # gives its connection back to the pool
                 raise
@@ -191,6 +191,15 @@ class WriteBatcher:
         session.close()
         batch.committed.set_result(None)
         _after_commit(session, requests=batch.members)
+
+
+def _begin(session: Session) -> SessionTransaction:
+    """Open the batch's transaction and its first savepoint now. `begin_nested()` alone
+    connects lazily: the BEGIN, and its wait for the lock, would come with the first
+    statement, which runs in the event loop and would stop every request of the process."""
+    nested = session.begin_nested()
+    session.connection()
+    return nested
 
 
 _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WriteBatcher] = (

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import atexit
 import os
+import sqlite3
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -48,3 +51,24 @@ def _drop_created() -> None:
         for name in _created:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
+
+
+@contextmanager
+def tickets_write_lock(database_url: str) -> Iterator[None]:
+    """Hold what a write of tickets needs, as another process would: SQLite's write lock, or
+    PostgreSQL's lock on the tickets table (reads go on)."""
+    if not database_url.startswith("sqlite"):
+        engine = create_engine(database_url)
+        with engine.connect() as connection:
+            connection.execute(text("LOCK TABLE tickets IN SHARE ROW EXCLUSIVE MODE"))
+            yield
+            connection.rollback()
+        engine.dispose()
+        return
+    holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
