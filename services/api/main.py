@@ -17,7 +17,7 @@ from services.api.health.router import router as health_router
 from services.api.mcp.server import create_mcp_endpoint
 from services.api.metrics import RequestMetrics, write_batch_requests
 from services.api.metrics import router as metrics_router
-from services.api.middleware import BodySizeLimit, UnhandledErrors
+from services.api.middleware import BodySizeLimit, ControlCharactersInQuery, UnhandledErrors
 from services.api.openapi import problem_openapi
 from services.api.publishing import BackgroundPublisher
 from services.api.rate_limits.middleware import RateLimiter, RateLimitMiddleware
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(UnhandledErrors)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(ControlCharactersInQuery)
     # Before the body is read: a client past its limit costs a Redis round trip, no parsing.
     # Inside CORS, so a browser can read a 429.
     app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(settings))

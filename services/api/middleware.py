@@ -1,13 +1,16 @@
-"""ASGI middleware: refuse oversized bodies, and answer every unexpected error in our shape."""
+"""ASGI middleware: refuse oversized bodies and control characters in query strings, and
+answer every unexpected error in our shape."""
 
 from __future__ import annotations
 
 import logging
+from urllib.parse import parse_qsl
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.errors import problem, unexpected_error
+from services.api.schemas import control_character, control_character_message
 
 logger = logging.getLogger(__name__)
 
@@ -92,3 +95,29 @@ class UnhandledErrors:
             if response_started:
                 raise
             await unexpected_error()(scope, receive, send)
+
+
+class ControlCharactersInQuery:
+    """422 for a query parameter holding a control character (`q=%00`), on every route: the
+    one check for query strings, as `TextInput` is for bodies. No query parameter is long
+    text, so tab and line breaks are refused too."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        if query:
+            # Read as Starlette reads it for the routes.
+            for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                char = control_character(name) or control_character(value)
+                if char is not None:
+                    message = control_character_message(char, long_text=False)
+                    response = problem(
+                        422,
+                        f"invalid value for: {name}",
+                        errors=[{"field": name, "message": message}],
+                    )
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)

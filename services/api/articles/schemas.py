@@ -6,13 +6,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from services.api.schemas import Id, StrictInput
+from services.api.schemas import LONG_TEXT, Id, StrictInput, TextInput
 from services.api.tickets.schemas import TAGS_DESCRIPTION, Title, normalise_tags
 from shared.ticket_view import UserRef
 
 MAX_BODY_CHARS = 50_000
 ArticleBody = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_BODY_CHARS)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_BODY_CHARS),
+    LONG_TEXT,
 ]
 
 
@@ -74,7 +76,7 @@ class ArticleSort(StrEnum):
     TITLE_DESC = "-title"
 
 
-class ArticleFilterFields(BaseModel):
+class ArticleFilterFields(TextInput):
     """What narrows an article list or an article search."""
 
     published: bool | None = Field(
@@ -119,5 +121,5 @@ class LinkedArticle(BaseModel):
     linked_at: datetime
 
 
-class SuggestionParams(BaseModel):
+class SuggestionParams(TextInput):
     limit: int = Field(default=5, ge=1, le=20)

@@ -5,11 +5,11 @@ from typing import Annotated
 
 from pydantic import AliasChoices, BaseModel, Field, StringConstraints
 
-from services.api.schemas import StrictInput
+from services.api.schemas import LONG_TEXT, StrictInput
 from shared.ticket_view import UserRef
 
 CommentBody = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000), LONG_TEXT
 ]
 
 

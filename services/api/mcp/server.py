@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_type_hints
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.types import CallToolResult, InputRequiredResult
+from mcp.types import CallToolResult, Icon, InputRequiredResult, ToolAnnotations
 from pydantic import ValidationError
 from starlette.types import ASGIApp
 
 from services.api.mcp import reference_tools, ticket_tools, workflow_tools
 from services.api.mcp.calls import invalid_input_message
 from services.api.mcp.gate import BearerKeyGate
+from services.api.schemas import control_character, control_character_message, is_long_text
 
 INSTRUCTIONS = """\
 A customer-support helpdesk. Every call acts as the user of the API key that authenticates the
@@ -30,11 +32,43 @@ the knowledge base.
 
 
 class TicketingServer(MCPServer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Per tool, the arguments that are long text (LONG_TEXT: tab and line breaks allowed).
+        self._long_text: dict[str, frozenset[str]] = {}
+
+    def add_tool(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: ToolAnnotations | None = None,
+        icons: list[Icon] | None = None,
+        meta: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+    ) -> None:
+        super().add_tool(fn, name, title, description, annotations, icons, meta, structured_output)
+        hints = get_type_hints(fn, include_extras=True)
+        self._long_text[name or fn.__name__] = frozenset(
+            argument for argument, hint in hints.items() if is_long_text(hint)
+        )
+
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
         """As the SDK's, but arguments that fail their schema are reported in the API's words
-        (`field: message; …`) rather than as pydantic's multi-line dump."""
+        (`field: message; …`) rather than as pydantic's multi-line dump, and a control
+        character in any argument is refused before the tool runs, as in a REST request."""
+        long_text = self._long_text.get(name, frozenset())
+        for argument, value in arguments.items():
+            lines_allowed = argument in long_text
+            char = control_character(value, long_text=lines_allowed)
+            if char is not None:
+                message = control_character_message(char, long_text=lines_allowed)
+                raise ToolError(
+                    f"Error executing tool {name}: Invalid input: {argument}: {message}"
+                )
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as error:

@@ -5,13 +5,15 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 
 from services.api.comments.schemas import CommentOut
-from services.api.schemas import Id, StrictInput
+from services.api.schemas import LONG_TEXT, Id, StrictInput
 from shared.ticket_view import TicketView, UserRef
 
 MAX_REASON_LENGTH = 5_000
 
 Reason = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON_LENGTH)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON_LENGTH),
+    LONG_TEXT,
 ]
 
 

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, Field, StringConstraints, field_validator
 
-from services.api.schemas import Id, StrictInput
+from services.api.schemas import LONG_TEXT, Id, StrictInput, TextInput
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 TicketText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000), LONG_TEXT
 ]
 
 MAX_TAGS = 20
@@ -112,7 +112,7 @@ class TicketSort(StrEnum):
     ID_DESC = "-id"
 
 
-class TicketFilterFields(BaseModel):
+class TicketFilterFields(TextInput):
     """What narrows a ticket list or a search."""
 
     status_id: Id | None = None
