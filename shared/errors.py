@@ -46,3 +46,9 @@ class StaleVersion(DomainError):
 
 class IdempotencyKeyReused(DomainError):
     title = "Idempotency-Key reused"
+
+
+class Unavailable(DomainError):
+    """Something the request depends on is failing for now: try again shortly (503)."""
+
+    title = "Service unavailable"

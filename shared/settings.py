@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     webhook_disable_after_hours: float = Field(default=120.0, gt=0)
     # Tests and the local demo deliver to loopback receivers; production refuses them.
     webhook_allow_private_urls: bool = False
+    # Registering a webhook resolves its host (before the write transaction) within this time;
+    # a slower DNS answer is a 503 to try again, not a wait that holds up the request.
+    webhook_dns_timeout_seconds: float = Field(default=2.0, gt=0)
     webhook_response_body_bytes: int = Field(default=2048, ge=0)
     webhook_endpoint_concurrency: int = Field(default=8, ge=1)
     webhook_max_in_flight: int = Field(default=256, ge=1)

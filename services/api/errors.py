@@ -23,6 +23,7 @@ from shared.errors import (
     NotFound,
     StaleVersion,
     Unauthenticated,
+    Unavailable,
 )
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     InvalidReference: 422,
     InvalidInput: 422,
     IdempotencyKeyReused: 422,
+    Unavailable: 503,
 }
 
 TITLES = {
@@ -91,6 +93,8 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     status = next((code for cls, code in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
     errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 503:
+        headers = {"Retry-After": "1"}
     return problem(status, exc.detail, title=exc.title, errors=errors, headers=headers)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +15,14 @@ import httpx
 from services.notifier.connections import ConnectionPool, Origin
 from services.notifier.retry import retry_after
 from shared.clock import utcnow
-from shared.webhook_security import UnsafeUrl, check_addresses, signature_header
+from shared.webhook_security import (
+    UnsafeUrl,
+    WebhookTarget,
+    check_addresses,
+    parse_webhook_url,
+    resolve,
+    signature_header,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,25 +75,25 @@ class _Destination:
 
 @lru_cache(maxsize=4096)
 def _destination(url: str) -> _Destination:
-    """httpx's reading of the URL (IDNA host, percent-encoded path), as before it was ours."""
+    """The URL checked as at registration (a row stored before those checks may hold one
+    they refuse), then httpx's reading of it (IDNA host, percent-encoded path)."""
+    checked = parse_webhook_url(url)
     parsed = httpx.URL(url)
     return _Destination(
-        scheme=parsed.scheme,
-        host=parsed.raw_host.decode("ascii"),
-        port=parsed.port or (443 if parsed.scheme == "https" else 80),
+        scheme=checked.scheme,
+        host=checked.host,
+        port=checked.port,
         target=parsed.raw_path.decode("ascii"),
         host_header=parsed.netloc.decode("ascii"),
     )
 
 
 async def _checked_address(destination: _Destination) -> str:
-    """Resolve the host now, refuse forbidden addresses, and return the address checked: the
-    connection goes there, so a DNS answer that changes between the check and the connection
-    (rebinding) cannot win."""
-    infos = await asyncio.get_running_loop().getaddrinfo(
-        destination.host, destination.port, type=socket.SOCK_STREAM
-    )
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    """Resolve the host now, refuse addresses that are not public, and return the address
+    checked: the connection goes there, so a DNS answer that changes between the check and
+    the connection (rebinding) cannot win."""
+    target = WebhookTarget(destination.scheme, destination.host, destination.port)
+    addresses = await resolve(target)
     check_addresses(destination.host, addresses)
     return addresses[0]
 
@@ -106,11 +112,13 @@ async def attempt_delivery(
     error: str | None = None
     excerpt: str | None = None
     requested: timedelta | None = None
-    body = job.payload.encode()
-    signature = signature_header(
-        job.secrets, msg_id=job.event_id, at=attempted_at, body=job.payload
-    )
+    # Everything from here on is inside the try: whatever fails, the attempt ends as a failed
+    # one that is recorded and retried, never an exception that leaves its delivery claimed.
     try:
+        body = job.payload.encode()
+        signature = signature_header(
+            job.secrets, msg_id=job.event_id, at=attempted_at, body=job.payload
+        )
         destination = _destination(job.url)
         headers = [
             ("host", destination.host_header),

@@ -8,12 +8,14 @@ import logging
 import time
 
 import pytest
+from sqlalchemy import update
 
 from services.notifier.app import Notifier
 from services.notifier.sender import AttemptOutcome
 from services.notifier.store import DeliveryStore
-from shared.models import DeliveryStatus
+from shared.models import DeliveryStatus, WebhookEndpoint
 from shared.settings import get_settings
+from shared.unit_of_work import transaction
 from tests.notifier.support import (
     attempt_codes,
     create_endpoint,
@@ -79,3 +81,44 @@ def test_the_recorder_stores_the_others_and_gives_up_on_an_outcome_refused_again
         and "given up" in record.getMessage()
         for record in caplog.records
     )
+
+
+def test_an_attempt_that_raises_is_recorded_as_a_failed_attempt_and_retried(
+    seeded_database: str,
+) -> None:
+    """Whatever goes wrong in an attempt (here: a secret that cannot sign) ends it as a failed
+    attempt in the log, rescheduled, and lets go of the delivery; it is never left claimed by
+    this notifier, renewed for ever and never retried."""
+    settings = get_settings()
+    event_type = new_event_type()
+    endpoint_id = create_endpoint(event_type=event_type)
+    with transaction() as session:
+        session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == endpoint_id)
+            .values(secret="whsec_not base64!")
+        )
+    [job] = [
+        job
+        for job in DeliveryStore(settings).record_new_deliveries(stream_events(event_type, 1))
+        if job.endpoint_id == endpoint_id
+    ]
+
+    async def scenario() -> None:
+        notifier = Notifier(settings)
+        recorder = asyncio.create_task(notifier._record_outcomes())
+        try:
+            notifier._start(job)
+            await _until(lambda: job.delivery_id not in notifier.held, timeout=10)
+        finally:
+            recorder.cancel()
+            await notifier.connections.aclose()
+            await notifier.redis.aclose()
+
+    asyncio.run(scenario())
+
+    assert attempt_codes(job.delivery_id) == [None]
+    stored = delivery(job.delivery_id)
+    assert stored.status == DeliveryStatus.PENDING
+    assert stored.next_attempt_at is not None
+    assert stored.claimed_until is None

@@ -81,3 +81,40 @@ def test_a_hanging_receiver_is_given_up_on_at_the_timeout(receiver: WebhookRecei
 def test_only_the_start_of_the_answer_is_kept(receiver: WebhookReceiver) -> None:
     outcome = _attempt(receiver.url("/ok"), new_signing_secret(), allow_private=True)
     assert outcome.response_body == "ok"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://100.100.100.200/latest/meta-data",
+        "http://[fec0::1]/hook",
+        "http://[2002:a9fe:a9fe::1]/hook",
+        "http://[64:ff9b::a9fe:a9fe]/hook",
+        "http://[::ffff:100.64.0.1]/hook",
+    ],
+)
+def test_an_address_outside_the_public_internet_is_refused_at_delivery_time(url: str) -> None:
+    outcome = _attempt(url, new_signing_secret(), allow_private=False)
+    assert outcome.status_code is None
+    assert outcome.error is not None
+    assert outcome.error.startswith("refused"), outcome.error
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://[::1/hook", "http://127.0.0.1:99999/hook", "http://exa mple.com/", "http://a..b/"],
+)
+def test_a_malformed_url_stored_before_the_checks_is_a_failed_attempt(url: str) -> None:
+    outcome = _attempt(url, new_signing_secret(), allow_private=True)
+    assert outcome.status_code is None
+    assert outcome.error is not None
+    assert outcome.error.startswith("refused"), outcome.error
+
+
+def test_a_secret_that_cannot_sign_is_a_failed_attempt_not_an_exception(
+    receiver: WebhookReceiver,
+) -> None:
+    outcome = _attempt(receiver.url("/ok"), "whsec_not base64!", allow_private=True)
+    assert not outcome.succeeded
+    assert outcome.error is not None
+    assert receiver.at("/ok") == []

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Response, status
 from services.api.dependencies import CurrentUser, DbSession
 from services.api.schemas import Limit, Offset, Page, PathId
 from services.api.webhooks import service
+from services.api.webhooks.dependencies import Admin
 from services.api.webhooks.schemas import (
     DeliveryOut,
     WebhookCreate,
@@ -15,6 +16,7 @@ from services.api.webhooks.schemas import (
     WebhookWithSecret,
 )
 from shared.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from shared.unit_of_work import run_sync, write_savepoint
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -25,10 +27,16 @@ def list_webhooks(session: DbSession, actor: CurrentUser) -> list[WebhookEndpoin
     return service.list_endpoints(session, actor=actor)
 
 
+# Registering or changing a URL resolves its host first, then takes the write turn: the
+# session is opened here rather than by DbSession, which would take the turn before the DNS.
+
+
 @router.post("", response_model=WebhookWithSecret, status_code=status.HTTP_201_CREATED)
-def create_webhook(body: WebhookCreate, session: DbSession, actor: CurrentUser) -> WebhookEndpoint:
+async def create_webhook(body: WebhookCreate, actor: Admin) -> WebhookEndpoint:
     """Subscribe a URL to events; the answer carries the signing secret (admins)."""
-    return service.create_endpoint(session, actor=actor, fields=body)
+    await service.check_url(body.url)
+    async with write_savepoint() as session:
+        return await run_sync(lambda: service.create_endpoint(session, actor=actor, fields=body))
 
 
 @router.get("/{endpoint_id}", response_model=WebhookWithSecret)
@@ -38,11 +46,16 @@ def get_webhook(endpoint_id: PathId, session: DbSession, actor: CurrentUser) -> 
 
 
 @router.patch("/{endpoint_id}", response_model=WebhookOut)
-def update_webhook(
-    endpoint_id: PathId, body: WebhookUpdate, session: DbSession, actor: CurrentUser
-) -> WebhookEndpoint:
+async def update_webhook(endpoint_id: PathId, body: WebhookUpdate, actor: Admin) -> WebhookEndpoint:
     """Change the URL, the event filter or the description (admins)."""
-    return service.update_endpoint(session, actor=actor, endpoint_id=endpoint_id, fields=body)
+    if body.url is not None:
+        await service.check_url(body.url)
+    async with write_savepoint() as session:
+        return await run_sync(
+            lambda: service.update_endpoint(
+                session, actor=actor, endpoint_id=endpoint_id, fields=body
+            )
+        )
 
 
 @router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)

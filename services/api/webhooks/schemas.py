@@ -12,7 +12,8 @@ from shared.models import DeliveryStatus
 TEST_EVENT_TYPE = "webhook.test"
 SUBSCRIBABLE = frozenset({*(str(t) for t in EventType), TEST_EVENT_TYPE})
 
-WebhookUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
+# Not stripped: whitespace anywhere in a webhook URL is refused (shared.webhook_security).
+WebhookUrl = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 
 def _known_event_types(value: list[str] | None) -> list[str] | None:

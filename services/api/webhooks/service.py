@@ -1,4 +1,8 @@
-"""Webhook subscriptions (admins only): register, change, rotate secrets, test, redeliver."""
+"""Webhook subscriptions (admins only): register, change, rotate secrets, test, redeliver.
+
+A new or changed URL is checked in two steps: `check_url` (its host resolved, with a timeout)
+before the request's write turn, then `create_endpoint` / `update_endpoint` in it, which take
+the URL apart again but never wait for DNS."""
 
 from __future__ import annotations
 
@@ -20,27 +24,38 @@ from shared.models import (
     WebhookEndpoint,
 )
 from shared.settings import get_settings
-from shared.webhook_security import check_url_at_registration, new_signing_secret
+from shared.webhook_security import (
+    check_url_at_registration,
+    new_signing_secret,
+    parse_webhook_url,
+)
 
 SECRET_OVERLAP = timedelta(hours=24)
 
 
-def _require_admin(actor: User) -> None:
+def require_admin(actor: User) -> None:
     if actor.role is not Role.ADMIN:
         raise Forbidden("only admins manage webhooks")
 
 
-def _check_url(url: str) -> None:
-    check_url_at_registration(url, allow_private=get_settings().webhook_allow_private_urls)
+async def check_url(url: str) -> None:
+    """Refuse a malformed URL or one whose host is not public (or does not resolve in time).
+    Outside any transaction: a slow DNS answer must not hold up other writes."""
+    settings = get_settings()
+    await check_url_at_registration(
+        url,
+        allow_private=settings.webhook_allow_private_urls,
+        timeout=settings.webhook_dns_timeout_seconds,
+    )
 
 
 def list_endpoints(session: Session, *, actor: User) -> list[WebhookEndpoint]:
-    _require_admin(actor)
+    require_admin(actor)
     return list(session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)))
 
 
 def get_endpoint(session: Session, *, actor: User, endpoint_id: int) -> WebhookEndpoint:
-    _require_admin(actor)
+    require_admin(actor)
     endpoint = session.get(WebhookEndpoint, endpoint_id)
     if endpoint is None:
         raise NotFound(f"no webhook endpoint with id {endpoint_id}")
@@ -48,8 +63,8 @@ def get_endpoint(session: Session, *, actor: User, endpoint_id: int) -> WebhookE
 
 
 def create_endpoint(session: Session, *, actor: User, fields: WebhookCreate) -> WebhookEndpoint:
-    _require_admin(actor)
-    _check_url(fields.url)
+    require_admin(actor)
+    parse_webhook_url(fields.url)
     endpoint = WebhookEndpoint(
         url=fields.url,
         description=fields.description,
@@ -67,7 +82,7 @@ def update_endpoint(
     endpoint = get_endpoint(session, actor=actor, endpoint_id=endpoint_id)
     changes = fields.model_dump(exclude_unset=True, exclude_none=True)
     if "url" in changes:
-        _check_url(changes["url"])
+        parse_webhook_url(changes["url"])
     for name, value in changes.items():
         setattr(endpoint, name, value)
     session.flush()
