@@ -8,8 +8,10 @@ from functools import lru_cache
 from typing import Annotated, Literal
 
 from limits import parse as parse_rate_limit
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_MIN_METRICS_TOKEN_LENGTH = 32
 
 
 def available_cores() -> int:
@@ -29,8 +31,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     # Processes `ticketing serve` answers the port from; 1 runs a single process, no parent.
     api_workers: int = Field(default_factory=available_cores, ge=1)
-    # Proxies whose X-Forwarded-For and X-Forwarded-Proto uvicorn believes ("*": any peer).
-    forwarded_allow_ips: str = "127.0.0.1,::1"
+    # Proxies whose X-Forwarded-For and X-Forwarded-Proto uvicorn believes: addresses or
+    # networks, comma-separated ("*": any peer). Empty: nobody's, so a client cannot choose the
+    # address its rate limit is counted by; behind a proxy, list the proxy.
+    forwarded_allow_ips: str = ""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     redis_url: str = "redis://127.0.0.1:6379/0"
 
@@ -89,10 +93,11 @@ class Settings(BaseSettings):
     notifier_poll_seconds: float = Field(default=0.5, gt=0)
     notifier_group: str = "notifier"
 
-    # Rate limits ("limits" syntax: "600/minute", "10/second"), counted in Redis per API key by
-    # its user's role, and per client address for requests without a known valid key. 401s from
-    # one address count against RATE_LIMIT_FAILED_AUTH: past it the address gets 429 (keys that
-    # authenticated recently still pass). Without Redis nothing is limited.
+    # Rate limits ("limits" syntax: "600/minute", "10/second"), counted in Redis per user (all
+    # of a user's keys together) by role, and per client address at the anonymous rate for
+    # requests without a key known to be valid. 401s from one address count against
+    # RATE_LIMIT_FAILED_AUTH: past it the address gets 429 (keys that authenticated recently
+    # still pass). Without Redis nothing is limited.
     rate_limit_enabled: bool = True
     rate_limit_customer: str = "300/minute"
     rate_limit_agent: str = "1200/minute"
@@ -105,6 +110,10 @@ class Settings(BaseSettings):
     rate_limit_pause_after_failure_seconds: float = Field(default=2.0, ge=0)
     # Behind a TLS-terminating proxy: send Strict-Transport-Security with this max-age; 0 = off.
     hsts_max_age_seconds: int = Field(default=0, ge=0)
+    # The API's /metrics answers an admin's API key, or this token as "Authorization: Bearer"
+    # (what a Prometheus scrape sends); empty: admins' keys only. /metrics is never
+    # rate-limited, so a token must be long enough not to be guessed.
+    metrics_token: SecretStr = SecretStr("")
 
     @field_validator("cors_origins", "webhook_retry_schedule_seconds", mode="before")
     @classmethod
@@ -131,6 +140,16 @@ class Settings(BaseSettings):
             parse_rate_limit(value)
         except ValueError as exc:
             raise ValueError(f"expected a rate like '600/minute': {exc}") from exc
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr) -> SecretStr:
+        if 0 < len(value.get_secret_value()) < _MIN_METRICS_TOKEN_LENGTH:
+            raise ValueError(
+                f"use at least {_MIN_METRICS_TOKEN_LENGTH} characters "
+                "(e.g. the output of `openssl rand -hex 24`)"
+            )
         return value
 
     @property

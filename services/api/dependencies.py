@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy.orm import Session
 
-from services.api.auth.keys import authenticate
+from services.api.auth.keys import authenticate, authenticated_key
 from shared.errors import Forbidden
 from shared.models import User
+from shared.reference_cache import KeyRecord
 from shared.unit_of_work import read_session, write_savepoint
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -45,6 +46,18 @@ async def _current_user(
 
 
 CurrentUser = Annotated[User, Depends(_current_user)]
+
+
+async def _current_api_key(
+    session: DbSession,
+    _user: CurrentUser,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> KeyRecord:
+    return authenticated_key(session, authorization=authorization)
+
+
+# The key the request authenticated with (after CurrentUser let it in).
+CurrentApiKey = Annotated[KeyRecord, Depends(_current_api_key)]
 
 
 async def _acting_user(

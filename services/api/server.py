@@ -30,7 +30,8 @@ def serve_app(app_path: str, *, settings: Settings, host: str, port: int, worker
         app_path,
         host=host,
         port=port,
-        proxy_headers=True,
+        # Without a trusted proxy, X-Forwarded-* is ignored (and not even parsed).
+        proxy_headers=bool(settings.forwarded_allow_ips.strip()),
         forwarded_allow_ips=settings.forwarded_allow_ips,
         # Ours, not uvicorn's: its access and error lines go out in LOG_FORMAT, at LOG_LEVEL.
         log_config=None,

@@ -180,6 +180,40 @@ def test_expires_in_days_sets_the_expiry(customer: httpx.Client) -> None:
     assert timedelta(days=29, hours=23) < lifetime <= timedelta(days=30)
 
 
+def test_a_key_made_with_an_expiring_key_expires_with_it(
+    customer: httpx.Client, api_server: ApiServer
+) -> None:
+    creator = _new_key(customer, expires_in_days=7)
+    with _as(api_server, creator["key"]) as client:
+        inherited = _new_key(client)
+        sooner = _new_key(client, expires_in_days=1)
+    expires_at = datetime.fromisoformat(creator["expires_at"])
+    assert datetime.fromisoformat(inherited["expires_at"]) == expires_at
+    assert datetime.fromisoformat(sooner["expires_at"]) < expires_at
+
+
+@pytest.mark.parametrize(
+    ("expiry", "field"),
+    [
+        ({"expires_in_days": 8}, "expires_in_days"),
+        ({"expires_at": (datetime.now(UTC) + timedelta(days=30)).isoformat()}, "expires_at"),
+    ],
+)
+def test_a_key_cannot_make_a_key_that_outlives_it(
+    expiry: dict[str, Any], field: str, admin: httpx.Client, api_server: ApiServer, db: Session
+) -> None:
+    creator = _new_key(admin, expires_in_days=7)
+    before = _key_count(db)
+    with _as(api_server, creator["key"]) as client:
+        refused = client.post(
+            "/api-keys", json={"name": "longer", "user_id": CUSTOMER_ID, **expiry}
+        )
+    assert refused.status_code == 422
+    assert [error["field"] for error in problem_of(refused)["errors"]] == [field]
+    assert creator["expires_at"][:10] in problem_of(refused)["detail"]
+    assert _key_count(db) == before
+
+
 def test_last_use_is_recorded_without_a_write_per_request(
     agent: httpx.Client, api_server: ApiServer, db: Session
 ) -> None:

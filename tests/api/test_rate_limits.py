@@ -1,5 +1,7 @@
-"""Rate limits: per API key by role, per address without a known key, failed authentication
-slowed down, RateLimit-* headers on every answer, and no limits (but no failures) without Redis.
+"""Rate limits: per user by role (a user's keys share one budget), per address at the anonymous
+rate without a known key (a made-up bearer included), X-Forwarded-For believed only from a
+listed proxy, failed authentication slowed down, one Redis round trip per check, RateLimit-*
+headers on every answer, and no limits (but no failures) without Redis.
 
 Each group runs its own API server on its own private Redis with small limits; the suite's
 server keeps limits out of reach (tests/conftest.py)."""
@@ -8,15 +10,18 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from services.api.auth.keys import create_api_key
 from services.api.rate_limits.middleware import EXEMPT_PATHS
 from shared.settings import Settings
+from shared.unit_of_work import transaction
 from tests.helpers import new_ticket, problem_of
 from tests.support.processes import ApiServer, free_port, start_api_server, wait_until
 from tests.support.redis_server import RedisServer
@@ -181,7 +186,7 @@ def test_the_limit_follows_the_role_of_the_keys_user(
     assert accepted == {"customer": 5, "agent": 8, "admin": 12}
 
 
-def test_every_key_has_its_own_counter(
+def test_every_user_has_their_own_counter(
     limited_server: ApiServer,
     limits_redis: RedisServer,
     api_keys: dict[str, str],
@@ -222,9 +227,9 @@ def test_mcp_requests_count_against_their_key(
         first = mcp.post("/mcp", json=initialize, headers=headers)  # learns the key
         second = mcp.post("/mcp", json=initialize, headers=headers)
     assert (first.status_code, second.status_code) == (200, 200)
-    # The address's count before the key is known, at the most generous role's rate (admin).
-    assert _limit_headers(first)[:2] == (12, 11)
-    assert _limit_headers(second)[:2] == (8, 7)  # the agent's own
+    # The address's anonymous count before the key is known, then the agent's own.
+    assert _limit_headers(first)[:2] == (4, 3)
+    assert _limit_headers(second)[:2] == (8, 7)
 
 
 def test_requests_without_a_key_are_limited_per_address(
@@ -284,19 +289,139 @@ def test_a_known_key_at_a_locked_out_address_still_works(
     assert agent.get("/statuses").status_code == 200
 
 
+def test_the_keys_of_one_user_share_one_budget(
+    limited_server: ApiServer,
+    limits_redis: RedisServer,
+    api_keys: dict[str, str],
+    clients_of: dict[tuple[str, str], httpx.Client],
+) -> None:
+    with transaction() as session:
+        _row, second_key = create_api_key(session, email="john.doe@example.com", name="second")
+    first = _known(limited_server, api_keys["customer"], clients_of)
+    second = _known(limited_server, second_key, clients_of)
+    _flush(limits_redis)
+
+    statuses = [client.get("/statuses").status_code for client in (first, second) * 3]
+
+    assert statuses == [200] * 5 + [429]
+
+
+def test_made_up_bearers_share_their_address_anonymous_budget(
+    limited_server: ApiServer,
+    limits_redis: RedisServer,
+    clients_of: dict[tuple[str, str], httpx.Client],
+) -> None:
+    _flush(limits_redis)
+    with _client(limited_server, address="127.0.0.9") as guesser:
+        answers = [
+            guesser.get("/tickets", headers={"Authorization": f"Bearer tkt_made_up_{n}"})
+            for n in range(5)
+        ]
+        without_a_key = guesser.get("/tickets")
+    assert [answer.status_code for answer in answers] == [401] * 4 + [429]
+    assert [_limit_headers(answer)[:2] for answer in answers[:4]] == [
+        (4, 3),
+        (4, 2),
+        (4, 1),
+        (4, 0),
+    ]
+    assert without_a_key.status_code == 429
+
+
+def _rate_limit_commands(redis: RedisServer, requests: Callable[[], object]) -> list[str]:
+    """The commands that clients sent about rate-limit counters while `requests` ran (those a
+    script runs inside Redis are not round trips, and not counted)."""
+    sent: list[str] = []
+    watching = threading.Event()
+
+    def watch() -> None:
+        with redis.client().monitor() as monitor:
+            watching.set()
+            for event in monitor.listen():
+                if event["command"] == "ECHO end-of-watch":
+                    return
+                if event["client_type"] != "lua" and "ratelimit" in event["command"]:
+                    sent.append(event["command"].split()[0])
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert watching.wait(timeout=10)
+    requests()
+    redis.client().echo("end-of-watch")
+    watcher.join(timeout=10)
+    return sent
+
+
+def test_a_check_is_one_redis_round_trip(
+    limited_server: ApiServer,
+    limits_redis: RedisServer,
+    api_keys: dict[str, str],
+    clients_of: dict[tuple[str, str], httpx.Client],
+) -> None:
+    agent = _known(limited_server, api_keys["agent"], clients_of)
+    _flush(limits_redis)
+    with _client(limited_server, address="127.0.0.11") as anonymous:
+        assert _rate_limit_commands(limits_redis, lambda: agent.get("/statuses")) == ["EVALSHA"]
+        # Without a known key the check also reads the failed-authentication count, in the
+        # same command; the 401 then counts against the address after the answer.
+        commands = _rate_limit_commands(limits_redis, lambda: anonymous.get("/statuses"))
+    assert commands == ["EVALSHA", "EVALSHA"]
+
+
+# --- X-Forwarded-For ------------------------------------------------------------------------
+
+
+def _anonymous_answers(server: ApiServer, forwarded_for: list[str]) -> list[httpx.Response]:
+    with _client(server, address="127.0.0.1") as client:
+        return [
+            client.get("/tickets", headers={"X-Forwarded-For": address})
+            for address in forwarded_for
+        ]
+
+
+def test_x_forwarded_for_is_ignored_by_default(
+    limits_redis: RedisServer, seeded_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    server = _serve(limits_redis, seeded_database, **LIMITS)
+    try:
+        _flush(limits_redis)
+        answers = _anonymous_answers(server, [f"203.0.113.{n}" for n in range(1, 6)])
+    finally:
+        server.stop()
+    # One bucket, the peer's: a client on loopback cannot pick a fresh one per request.
+    assert [answer.status_code for answer in answers] == [401] * 4 + [429]
+
+
+def test_x_forwarded_for_from_a_listed_proxy_picks_the_clients_bucket(
+    limits_redis: RedisServer, seeded_database: str
+) -> None:
+    server = _serve(limits_redis, seeded_database, **LIMITS, FORWARDED_ALLOW_IPS="127.0.0.1")
+    try:
+        _flush(limits_redis)
+        answers = _anonymous_answers(server, ["203.0.113.1"] * 5 + ["203.0.113.2"])
+    finally:
+        server.stop()
+    assert [answer.status_code for answer in answers] == [401] * 4 + [429, 401]
+    assert _limit_headers(answers[-1])[:2] == (4, 3)
+
+
 @pytest.mark.parametrize("path", sorted(EXEMPT_PATHS - {"/docs/oauth2-redirect"}))
 def test_probes_and_docs_are_never_limited(
     limited_server: ApiServer,
     limits_redis: RedisServer,
     clients_of: dict[tuple[str, str], httpx.Client],
+    api_keys: dict[str, str],
     path: str,
 ) -> None:
+    # /metrics wants an admin's key (a scrape's), the others nothing.
+    key = {"Authorization": f"Bearer {api_keys['admin']}"} if path == "/metrics" else {}
     _flush(limits_redis)
     with _client(limited_server, address="127.0.0.7") as anonymous:
         for _ in range(5):
             anonymous.get("/tickets")
         assert anonymous.get("/tickets").status_code == 429
-        answer = anonymous.get(path)
+        answer = anonymous.get(path, headers=key)
     assert answer.status_code == 200
     assert not any(name in answer.headers for name in HEADERS)
 
@@ -353,8 +478,8 @@ def test_without_redis_requests_pass_unlimited_and_ready_says_so(
     server = server_on_redis_to_stop
     assert _ready(server)["rate_limits"] == {"enabled": True, "enforced": True}
     with _client(server, api_keys["customer"]) as customer:
-        # By address at first (the key not yet known), at the most generous role's rate.
-        assert customer.get("/statuses").headers["RateLimit-Limit"] == "12"
+        # By address at first (the key not yet known), at the anonymous rate.
+        assert customer.get("/statuses").headers["RateLimit-Limit"] == "4"
 
         redis_to_stop.stop()
         created = [new_ticket(customer) for _ in range(8)]  # past the customer's 5 a minute

@@ -22,11 +22,13 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import create_engine
 
 from shared.settings import Settings
-from tests.support.processes import ApiServer, free_port
+from tests.support.processes import ApiServer, free_port, start_api_server, wait_until
+from tests.support.redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
 VARIANTS = {
@@ -389,6 +391,49 @@ def test_haproxy_check_rejects_a_broken_configuration(haproxy_binary: Path, tmp_
     (tmp_path / "haproxy.cfg").write_text(config.replace("init-addr none", "init-addr nowhere"))
     result = run([haproxy_binary, "-c", "-f", "haproxy.cfg"], cwd=tmp_path)
     assert result.returncode != 0
+
+
+def _proxy_in_front_of(server: ApiServer, *, port: int, directory: Path) -> Path:
+    """The repository's proxy configuration (global, defaults, the frontend's rules) in front
+    of one API server on this machine, listening on `port`: no Docker DNS here."""
+    lines, section = [], ""
+    for line in (REPO / "deploy" / "haproxy.cfg").read_text().splitlines():
+        if line and not line[0].isspace() and not line.startswith("#"):
+            section = line.split()[0]
+        if section in {"global", "defaults", "frontend"}:
+            lines.append(line.replace("bind :8000", f"bind 127.0.0.1:{port}"))
+    api_address = server.base_url.removeprefix("http://")
+    lines += ["backend api", f"    server api {api_address}"]
+    config = directory / "haproxy.cfg"
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
+def test_the_proxy_forwards_the_address_it_saw_not_one_the_client_forged(
+    haproxy_binary: Path, seeded_database: str, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Through the real HAProxy, to an api that believes it (as in compose), a client's own
+    X-Forwarded-For does not choose the address its rate limit is counted by."""
+    api = start_api_server(env={"DATABASE_URL": seeded_database, "FORWARDED_ALLOW_IPS": "*"})
+    port = free_port()
+    proxy = subprocess.Popen(
+        [haproxy_binary, "-db", "-f", _proxy_in_front_of(api, port=port, directory=tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    transport = httpx.HTTPTransport(local_address="127.0.0.42")
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", transport=transport) as client:
+            wait_until(lambda: client.get("/health").status_code == 200, timeout=15)
+            forged = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+            assert client.get("/tickets", headers=forged).status_code == 401
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
+        api.stop()
+    counted = [key.decode() for key in redis_server.client().scan_iter("ratelimit:*address*")]
+    assert [key for key in counted if "/127.0.0.42/" in key]
+    assert not [key for key in counted if "203.0.113.7" in key]
 
 
 def test_proxy_publishes_api_port_and_starts_once_the_api_is_healthy(

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from services.api.api_keys import service
 from services.api.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
-from services.api.dependencies import CurrentUser, DbSession
+from services.api.dependencies import CurrentApiKey, CurrentUser, DbSession
 from services.api.schemas import Id, Limit, Offset, Page, PathId
 from shared.clock import utcnow
 
@@ -32,10 +32,17 @@ def list_api_keys(
 
 @router.post("", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED)
 def create_api_key(
-    body: ApiKeyCreate, session: DbSession, actor: CurrentUser, response: Response
+    body: ApiKeyCreate,
+    session: DbSession,
+    actor: CurrentUser,
+    creator: CurrentApiKey,
+    response: Response,
 ) -> ApiKeyCreated:
-    """Create an API key (admins: for anyone); the key is in this answer only."""
-    key, secret = service.create_key(session, actor=actor, fields=body)
+    """Create an API key (admins: for anyone); the key is in this answer only, and expires no
+    later than the key that creates it."""
+    key, secret = service.create_key(
+        session, actor=actor, fields=body, creator_expires_at=creator.expires_at
+    )
     response.headers["Cache-Control"] = "no-store"
     out = ApiKeyOut.of(key, now=utcnow())
     return ApiKeyCreated(**out.model_dump(), key=secret)

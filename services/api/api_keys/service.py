@@ -3,6 +3,7 @@
 Every user manages their own keys, customers included (their integrations call the API too);
 admins manage everyone's. Another user's key is "not found" to a non-admin, so key ids reveal
 nothing. Revoking is idempotent: a revoked key stays revoked, with its first revocation time.
+A key never makes a key that outlives it: a leaked short-lived key cannot become a permanent one.
 """
 
 from __future__ import annotations
@@ -57,10 +58,31 @@ def _owner(session: Session, *, actor: User, user_id: int | None) -> User:
     return owner
 
 
-def create_key(session: Session, *, actor: User, fields: ApiKeyCreate) -> tuple[ApiKey, str]:
-    """A new key; returns the row and the key in clear (the only time it is known)."""
+def _within(
+    expires_at: datetime | None, *, fields: ApiKeyCreate, ceiling: datetime | None
+) -> datetime | None:
+    """A key made with a key never outlives it: without an expiry of its own the new key
+    expires with the one that made it; asking for a later one is refused."""
+    if ceiling is None:
+        return expires_at
+    if expires_at is None:
+        return ceiling
+    if expires_at > ceiling:
+        field = "expires_in_days" if fields.expires_in_days is not None else "expires_at"
+        raise InvalidInput(
+            f"a key cannot outlive the key that creates it, which expires at {ceiling.isoformat()}",
+            field=field,
+        )
+    return expires_at
+
+
+def create_key(
+    session: Session, *, actor: User, fields: ApiKeyCreate, creator_expires_at: datetime | None
+) -> tuple[ApiKey, str]:
+    """A new key, made with a key expiring at `creator_expires_at` (None: never); returns the
+    row and the key in clear (the only time it is known)."""
     now = utcnow()
-    expires_at = _expiry(fields, now=now)
+    expires_at = _within(_expiry(fields, now=now), fields=fields, ceiling=creator_expires_at)
     owner = _owner(session, actor=actor, user_id=fields.user_id)
     return issue_api_key(session, user=owner, name=fields.name, expires_at=expires_at)
 

@@ -14,7 +14,7 @@ from services.api.rate_limits.callers import note_authenticated
 from shared.clock import utcnow
 from shared.errors import NotFound, Unauthenticated
 from shared.models import ApiKey, User
-from shared.reference_cache import reference_cache
+from shared.reference_cache import KeyRecord, reference_cache
 
 # A recognisable prefix lets secret scanners find leaked keys.
 KEY_PREFIX = "tkt_"
@@ -47,14 +47,18 @@ def issue_api_key(
     return row, key
 
 
-def authenticate(session: Session, *, authorization: str | None) -> User:
-    """The active user behind an `Authorization: Bearer <key>` header, or Unauthenticated."""
+def _bearer(authorization: str | None) -> str:
     if not authorization:
         raise Unauthenticated("send an API key as 'Authorization: Bearer <key>'")
     scheme, _, key = authorization.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthenticated("the Authorization header must be 'Bearer <key>'")
-    api_key = reference_cache.api_key(session, key_hash=hash_key(key.strip()))
+    return key.strip()
+
+
+def authenticate(session: Session, *, authorization: str | None) -> User:
+    """The active user behind an `Authorization: Bearer <key>` header, or Unauthenticated."""
+    api_key = reference_cache.api_key(session, key_hash=hash_key(_bearer(authorization)))
     now = utcnow()
     user = reference_cache.user(session, user_id=api_key.user_id) if api_key else None
     if (
@@ -66,5 +70,13 @@ def authenticate(session: Session, *, authorization: str | None) -> User:
     ):
         raise Unauthenticated("the API key is unknown, revoked, expired or its user is inactive")
     recorder.note(key_id=api_key.id, last_used_at=api_key.last_used_at, now=now)
-    note_authenticated(api_key_id=api_key.id, role=user.role.value)
+    note_authenticated(user_id=api_key.user_id, role=user.role.value)
     return user
+
+
+def authenticated_key(session: Session, *, authorization: str | None) -> KeyRecord:
+    """The key of a request that `authenticate` let in (its expiry, say)."""
+    api_key = reference_cache.api_key(session, key_hash=hash_key(_bearer(authorization)))
+    if api_key is None:
+        raise Unauthenticated("the API key is unknown, revoked, expired or its user is inactive")
+    return api_key

@@ -2,7 +2,9 @@
 
 Authentication runs after the rate limit check (it needs the database), so the check relies on
 what earlier requests learnt: a key that authenticated is remembered by its hash for a while,
-with its row id and its user's role. A key not (yet) remembered is counted as its address."""
+with its user's id and role (limits are per user: a user's keys share one budget). A key not
+(yet) remembered is counted as its address, like a request without a key: a made-up bearer
+gets no budget of its own."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ _MAX_REMEMBERED_KEYS = 10_000
 
 @dataclass(frozen=True)
 class KnownKey:
-    api_key_id: int
+    user_id: int
     role: str
     remembered_at: float
 
@@ -27,7 +29,7 @@ class KnownKey:
 class AuthenticationNote:
     """Filled in by `note_authenticated` during the request; read by the middleware after it."""
 
-    api_key_id: int | None = None
+    user_id: int | None = None
     role: str | None = None
 
 
@@ -44,16 +46,16 @@ def start_note() -> AuthenticationNote:
     return note
 
 
-def note_authenticated(*, api_key_id: int, role: str) -> None:
+def note_authenticated(*, user_id: int, role: str) -> None:
     """Authentication succeeded for this request's key (called from `authenticate`)."""
     note = _current_note.get()
     if note is not None:
-        note.api_key_id = api_key_id
+        note.user_id = user_id
         note.role = role
 
 
 class KnownKeys:
-    """Key hash -> the key's id and role, for keys that authenticated in the last minute."""
+    """Key hash -> its user's id and role, for keys that authenticated in the last minute."""
 
     def __init__(self) -> None:
         self._keys: dict[str, KnownKey] = {}
@@ -64,10 +66,10 @@ class KnownKeys:
             return None
         return known
 
-    def remember(self, key_hash: str, *, api_key_id: int, role: str) -> None:
+    def remember(self, key_hash: str, *, user_id: int, role: str) -> None:
         if len(self._keys) >= _MAX_REMEMBERED_KEYS and key_hash not in self._keys:
             self._keys.clear()
-        self._keys[key_hash] = KnownKey(api_key_id, role, time.monotonic())
+        self._keys[key_hash] = KnownKey(user_id, role, time.monotonic())
 
     def forget(self, key_hash: str) -> None:
         self._keys.pop(key_hash, None)

@@ -1,5 +1,12 @@
-"""Counting requests in Redis with the `limits` library's fixed windows, and stepping aside at
-once when Redis is away: the API keeps taking tickets without limits (DESIGN.md invariant 3)."""
+"""Counting requests in Redis: fixed windows of the `limits` library's rate items, one script
+call per check, and stepping aside at once when Redis is away: the API keeps taking tickets
+without limits (DESIGN.md invariant 3).
+
+Why a script of our own rather than `limits`' storage: a check counts the caller's budget and,
+for callers without a known key, reads the address's failed-authentication counter too, with
+both windows' remaining time. `limits` offers one counter per call and the remaining time as
+another call; this is the same fixed window (INCR, EXPIRE on the first hit, keys named by the
+rate item) in one round trip."""
 
 from __future__ import annotations
 
@@ -10,19 +17,31 @@ from dataclasses import dataclass
 from typing import Any
 
 from limits import RateLimitItem
-from limits.aio.storage import RedisStorage
-from limits.errors import StorageError
-from redis.asyncio import ConnectionPool
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "ratelimit"
-# A full dict of window ends is cleared of past windows; beyond this many live ones, it is
-# simply emptied (each live window's end is then fetched again, once).
-_MAX_REMEMBERED_WINDOWS = 50_000
+
+# KEYS[1]: the counter to count this request in; KEYS[2], when given: a counter only read.
+# ARGV[1]: KEYS[1]'s window in milliseconds. Returns {used, ms left} for each key.
+_COUNT_AND_READ = """
+local used = redis.call('incr', KEYS[1])
+local left = redis.call('pttl', KEYS[1])
+if left < 0 then
+    redis.call('pexpire', KEYS[1], ARGV[1])
+    left = tonumber(ARGV[1])
+end
+if not KEYS[2] then
+    return {used, left}
+end
+local read = tonumber(redis.call('get', KEYS[2]) or '0')
+return {used, left, read, math.max(redis.call('pttl', KEYS[2]), 0)}
+"""
 
 
 @dataclass(frozen=True)
@@ -42,6 +61,18 @@ class Window:
         return self.used > self.limit
 
 
+@dataclass(frozen=True)
+class Counter:
+    """A rate item and whose requests it counts (("user", "4"), ("address", "10.0.0.7"))."""
+
+    item: RateLimitItem
+    identifiers: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{KEY_PREFIX}:{self.item.key_for(*self.identifiers)}"
+
+
 class RequestCounter:
     """Fixed-window counters in Redis. Every call either answers within the timeout or returns
     None (not enforced); after a failure Redis is left alone for `pause_after_failure` so a dead
@@ -53,91 +84,51 @@ class RequestCounter:
         self._redis_url = redis_url
         self._timeout_seconds = timeout_seconds
         self._pause_seconds = pause_after_failure_seconds
-        self._storage: RedisStorage | None = None
+        self._script: AsyncScript | None = None
         self._unavailable_until = 0.0
         self.last_error: str | None = None
-        # limit key -> the wall-clock end of its current window. The window's end is fixed when
-        # its first request counts it, so in the steady state a request costs one Redis call.
-        self._window_ends: dict[str, float] = {}
 
     @property
     def available(self) -> bool:
         """False while a recent Redis failure is remembered."""
         return time.monotonic() >= self._unavailable_until
 
-    def _storage_for_loop(self) -> RedisStorage:
+    def _script_for_loop(self) -> AsyncScript:
         # Made on first use, inside the server's event loop that its connections belong to.
-        if self._storage is None:
-            url = self._redis_url.removeprefix("async+")
-            options: dict[str, Any] = {
+        if self._script is None:
+            pool = ConnectionPool.from_url(
+                self._redis_url.removeprefix("async+"),
+                socket_timeout=self._timeout_seconds,
+                socket_connect_timeout=self._timeout_seconds,
                 # No retries: a refused or slow Redis means "not enforced" for this request.
-                "connection_pool": ConnectionPool.from_url(
-                    url,
-                    socket_timeout=self._timeout_seconds,
-                    socket_connect_timeout=self._timeout_seconds,
-                    retry=Retry(NoBackoff(), 0),
-                ),
-            }
-            self._storage = RedisStorage(
-                f"async+{url}",
-                wrap_exceptions=True,
-                implementation="redispy",
-                key_prefix=KEY_PREFIX,
-                **options,
+                retry=Retry(NoBackoff(), 0),
             )
-        return self._storage
+            self._script = Redis(connection_pool=pool).register_script(_COUNT_AND_READ)
+        return self._script
 
-    async def hit(self, item: RateLimitItem, *identifiers: str) -> Window | None:
-        """Count one request against `item` for `identifiers`; None when Redis cannot say."""
+    async def hit(self, counter: Counter) -> Window | None:
+        """Count one request in `counter`; None when Redis cannot say."""
+        answer = await self._run([counter.key], expiry=counter.item.get_expiry())
+        return None if answer is None else _window(counter, answer[0], answer[1])
+
+    async def hit_and_read(self, counter: Counter, read: Counter) -> tuple[Window, Window] | None:
+        """Count one request in `counter` and read `read` without counting, in one round trip;
+        None when Redis cannot say."""
+        answer = await self._run([counter.key, read.key], expiry=counter.item.get_expiry())
+        if answer is None:
+            return None
+        return _window(counter, answer[0], answer[1]), _window(read, answer[2], answer[3])
+
+    async def _run(self, keys: list[str], *, expiry: int) -> list[Any] | None:
         if not self.available:
             return None
-        key = item.key_for(*identifiers)
         try:
-            storage = self._storage_for_loop()
-            used = await storage.incr(key, item.get_expiry())
-            window_end = await self._window_end(storage, key, first=used == 1, item=item)
-        except (StorageError, RedisError, OSError, TimeoutError) as exc:
+            answer: list[Any] = await self._script_for_loop()(keys=keys, args=[expiry * 1000])
+        except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
             return None
         self._succeeded()
-        return Window(item.amount, used, _seconds_until(window_end))
-
-    async def peek(self, item: RateLimitItem, *identifiers: str) -> Window | None:
-        """The counter's state without counting; None when Redis cannot say. The window's end
-        is only looked up once the limit is reached (the only time anyone is told)."""
-        if not self.available:
-            return None
-        key = item.key_for(*identifiers)
-        try:
-            storage = self._storage_for_loop()
-            used = await storage.get(key)
-            reset_seconds = item.get_expiry()  # at most; exact below when it will be shown
-            if used >= item.amount:
-                window_end = await self._window_end(storage, key, first=False, item=item)
-                reset_seconds = _seconds_until(window_end)
-        except (StorageError, RedisError, OSError, TimeoutError) as exc:
-            self._failed(exc)
-            return None
-        self._succeeded()
-        return Window(item.amount, used, reset_seconds)
-
-    async def _window_end(
-        self, storage: RedisStorage, key: str, *, first: bool, item: RateLimitItem
-    ) -> float:
-        now = time.time()
-        if first:
-            window_end = now + item.get_expiry()
-        else:
-            known = self._window_ends.get(key)
-            if known is not None and known > now:
-                return known
-            window_end = await storage.get_expiry(key)
-        if len(self._window_ends) >= _MAX_REMEMBERED_WINDOWS:
-            self._window_ends = {k: end for k, end in self._window_ends.items() if end > now}
-            if len(self._window_ends) >= _MAX_REMEMBERED_WINDOWS:
-                self._window_ends.clear()
-        self._window_ends[key] = window_end
-        return window_end
+        return answer
 
     def _failed(self, exc: BaseException) -> None:
         if self.last_error is None:
@@ -151,5 +142,6 @@ class RequestCounter:
             self.last_error = None
 
 
-def _seconds_until(moment: float) -> int:
-    return max(1, math.ceil(moment - time.time()))
+def _window(counter: Counter, used: Any, milliseconds_left: Any) -> Window:
+    reset_seconds = max(1, math.ceil(int(milliseconds_left) / 1000))
+    return Window(counter.item.amount, int(used), reset_seconds)

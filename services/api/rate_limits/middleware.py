@@ -1,8 +1,8 @@
-"""The rate limit check in front of every request, and the RateLimit-* headers on every answer."""
+"""The rate limit check in front of every request (one Redis round trip), and the RateLimit-*
+headers on every answer."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from limits import RateLimitItem
@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.api.auth.keys import hash_key
 from services.api.errors import problem
 from services.api.rate_limits.callers import KnownKeys, start_note
-from services.api.rate_limits.counter import RequestCounter, Window
+from services.api.rate_limits.counter import Counter, RequestCounter, Window
 from shared.settings import Settings
 
 # Probes, scrapes and the documentation are never limited: a load balancer or Prometheus must
@@ -30,14 +30,6 @@ class RateLimits:
     by_role: dict[str, RateLimitItem]
     anonymous: RateLimitItem
     failed_auth: RateLimitItem
-
-    @property
-    def unverified_key(self) -> RateLimitItem:
-        """A request with a key this process has not seen authenticate yet (after a restart,
-        every key): counted as its address, at the most generous role's rate, so a busy
-        client is not refused a burst of 429s while its key becomes known. Guessed keys are
-        stopped by the failed-authentication limit."""
-        return max(self.by_role.values(), key=lambda item: item.amount / item.get_expiry())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimits:
@@ -92,7 +84,7 @@ def _headers(window: Window) -> dict[str, str]:
 
 
 class RateLimitMiddleware:
-    """429 once a key (or, without a known key, an address) is past its limit, or once an
+    """429 once a user (or, without a known key, an address) is past its limit, or once an
     address has failed authentication too often; RateLimit-* headers on every other answer."""
 
     def __init__(self, app: ASGIApp, *, limiter: RateLimiter) -> None:
@@ -114,30 +106,30 @@ class RateLimitMiddleware:
         known = limiter.known_keys.get(key_hash) if key_hash is not None else None
         address = _client_address(scope)
         limits = limiter.limits
+        refusal: Window | None = None
         if known is not None:
-            window = await limiter.counter.hit(
-                limits.by_role.get(known.role, limits.anonymous), "key", str(known.api_key_id)
-            )
-            refusal = window if window is not None and window.exceeded else None
+            # A user's keys share one budget: more keys are not more requests.
+            budget = limits.by_role.get(known.role, limits.anonymous)
+            window = await limiter.counter.hit(Counter(budget, ("user", str(known.user_id))))
         else:
-            # Not known to be valid: counted as its address, and refused while the address is
-            # past its failed-authentication limit.
-            per_address = limits.anonymous if key_hash is None else limits.unverified_key
-            window, failures = await asyncio.gather(
-                limiter.counter.hit(per_address, "address", address),
-                limiter.counter.peek(limits.failed_auth, "failed-auth", address),
+            # Not known to be valid (no key, a made-up one, or one not yet seen authenticating
+            # here): the address's anonymous budget, one round trip that also reads whether
+            # the address is past its failed-authentication limit.
+            counted = await limiter.counter.hit_and_read(
+                Counter(limits.anonymous, ("address", address)),
+                Counter(limits.failed_auth, ("failed-auth", address)),
             )
+            window, failures = counted if counted is not None else (None, None)
             if failures is not None and failures.used >= failures.limit:
                 refusal = failures
-            else:
-                refusal = window if window is not None and window.exceeded else None
+        if refusal is None and window is not None and window.exceeded:
+            refusal = window
 
         if refusal is not None:
             seconds = refusal.reset_seconds
             response = problem(
                 429,
                 f"too many requests; retry in {seconds} s",
-                title="Too many requests",
                 headers={**_headers(refusal), "Retry-After": str(seconds)},
             )
             await response(scope, receive, send)
@@ -156,9 +148,9 @@ class RateLimitMiddleware:
 
         await self.app(scope, receive, send_with_headers)
 
-        if key_hash is not None and note.api_key_id is not None and note.role is not None:
-            limiter.known_keys.remember(key_hash, api_key_id=note.api_key_id, role=note.role)
+        if key_hash is not None and note.user_id is not None and note.role is not None:
+            limiter.known_keys.remember(key_hash, user_id=note.user_id, role=note.role)
         elif status == 401:
             if key_hash is not None:
                 limiter.known_keys.forget(key_hash)
-            await limiter.counter.hit(limits.failed_auth, "failed-auth", address)
+            await limiter.counter.hit(Counter(limits.failed_auth, ("failed-auth", address)))
