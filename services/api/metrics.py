@@ -1,15 +1,18 @@
 """The API's Prometheus metrics: requests by route, their latency, and the outbox backlog.
 
-Each API process keeps its own numbers in its own registry.
+Each API process keeps its own numbers in its own registry. `/metrics` is on the API's public
+port, so it answers only an admin's API key or METRICS_TOKEN (what a Prometheus scrape sends).
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import Iterator
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Header
 from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,8 +28,13 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.api.auth.keys import authenticate
 from shared.clock import utcnow
+from shared.errors import Forbidden
+from shared.models import Role
 from shared.publishing import outbox_backlog
+from shared.settings import get_settings
+from shared.unit_of_work import read_session
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +133,24 @@ class RequestMetrics:
 router = APIRouter()
 
 
-@router.get("/metrics", include_in_schema=False)
+async def _metrics_reader(
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> None:
+    """Let in the metrics token (no database needed: a scrape still answers without one) or
+    an admin's API key; 401 for anything else, 403 for another role's key."""
+    token = get_settings().metrics_token.get_secret_value()
+    if token and authorization:
+        scheme, _, offered = authorization.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            offered.strip().encode(), token.encode()
+        ):
+            return
+    async with read_session() as session:
+        if authenticate(session, authorization=authorization).role is not Role.ADMIN:
+            raise Forbidden("only an admin's API key or METRICS_TOKEN reads /metrics")
+
+
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(_metrics_reader)])
 def metrics() -> Response:
     """Prometheus metrics, text format."""
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,7 +1,10 @@
 """Security headers on every answer: no sniffing, no framing, no referrer, a content security
-policy, and no caching of data. The docs pages get a policy that lets their assets load."""
+policy, and no caching of data. The docs pages get a policy that lets their assets load.
+Redirects point at a path of this server, never at the Host the request named."""
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,8 +29,20 @@ DOCS_POLICY = (
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
+def relative_location(location: str) -> str:
+    """`location` without scheme and host: redirects built from the request's URL (Starlette's
+    trailing-slash redirect) would send a client to whatever Host header it was tricked into
+    sending. Leading slashes collapse to one: browsers read `//evil.example` and
+    `/\\evil.example` as a host, not a path."""
+    parts = urlsplit(location)
+    if not (parts.scheme or parts.netloc or location.startswith(("/", "\\"))):
+        return location  # relative to the request's path already
+    path = "/" + parts.path.lstrip("/\\")
+    return urlunsplit(("", "", path, parts.query, parts.fragment))
+
+
 class SecurityHeaders:
-    """Adds the headers a response does not set itself."""
+    """Adds the headers a response does not set itself; makes a redirect's Location relative."""
 
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
@@ -60,6 +75,8 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in added.items():
                     headers.setdefault(name, value)
+                if 300 <= message["status"] < 400 and "location" in headers:
+                    headers["location"] = relative_location(headers["location"])
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

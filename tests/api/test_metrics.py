@@ -1,4 +1,5 @@
-"""GET /metrics: requests by route template and status, their latency, the outbox backlog."""
+"""GET /metrics: requests by route template and status, their latency, the outbox backlog;
+for an admin's key or the metrics token only."""
 
 from __future__ import annotations
 
@@ -11,23 +12,61 @@ from sqlalchemy.orm import Session
 
 from shared.models import OutboxEvent
 from shared.publishing import PUBLISHER_LOCK
-from tests.helpers import new_ticket
+from shared.settings import Settings
+from tests.helpers import new_ticket, problem_of
 from tests.support.metrics import scrape, value
-from tests.support.processes import wait_until
+from tests.support.processes import ApiServer, start_api_server, wait_until
 from tests.support.redis_server import RedisServer
 
 TICKET_ROUTE = "/tickets/{ticket_ref}"
+TOKEN = "a-metrics-token-long-enough-not-to-be-guessed"
 
 
 def _metrics(client: httpx.Client) -> dict[str, list[tuple[dict[str, str], float]]]:
-    return scrape(f"{client.base_url}/metrics")
+    """Scraped with `client`'s key (an admin's)."""
+    authorization = {"Authorization": client.headers["Authorization"]}
+    return scrape(f"{client.base_url}/metrics", headers=authorization)
 
 
-def test_metrics_are_served_without_an_api_key(anonymous: httpx.Client) -> None:
-    response = anonymous.get("/metrics")
+def test_metrics_are_served_to_an_admins_key(admin: httpx.Client) -> None:
+    response = admin.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert "ticketing_http_requests_total" in response.text
+
+
+def test_metrics_need_a_key(anonymous: httpx.Client) -> None:
+    refused = anonymous.get("/metrics")
+    assert refused.status_code == 401
+    assert problem_of(refused)["status"] == 401
+    assert "ticketing_" not in refused.text
+
+
+@pytest.mark.parametrize("role", ["customer", "agent"])
+def test_metrics_refuse_other_roles_keys(role: str, clients: dict[str, httpx.Client]) -> None:
+    refused = clients[role].get("/metrics")
+    assert refused.status_code == 403
+    assert "ticketing_" not in problem_of(refused)["detail"]
+
+
+@pytest.fixture(scope="module")
+def server_with_metrics_token(seeded_database: str) -> Iterator[ApiServer]:
+    server = start_api_server(env={"DATABASE_URL": seeded_database, "METRICS_TOKEN": TOKEN})
+    yield server
+    server.stop()
+
+
+def test_the_metrics_token_reads_metrics(server_with_metrics_token: ApiServer) -> None:
+    url = f"{server_with_metrics_token.base_url}/metrics"
+    samples = scrape(url, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert "ticketing_http_requests_total" in samples
+    wrong = httpx.get(url, headers={"Authorization": f"Bearer {TOKEN[:-1]}x"}, timeout=10)
+    assert wrong.status_code == 401
+
+
+def test_a_short_metrics_token_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="metrics_token"):
+        Settings(metrics_token="guessable")
 
 
 def test_metrics_are_not_part_of_the_api_schema(anonymous: httpx.Client) -> None:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from services.api.security_headers import API_POLICY
+from services.api.security_headers import API_POLICY, relative_location
 from tests.support.processes import ApiServer, start_api_server
 
 ALLOWED_ORIGIN = "https://desk.example.com"
@@ -216,3 +216,23 @@ def test_without_cors_origins_no_cors_headers_are_sent(agent: httpx.Client) -> N
     response = agent.get("/tickets/TKT-001", headers={"Origin": ALLOWED_ORIGIN})
     assert response.status_code == 200
     assert not any(name.lower().startswith("access-control-") for name in response.headers)
+
+
+# --- Redirects ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8443"])
+def test_a_redirect_never_names_the_requests_host(api_server: ApiServer, host: str) -> None:
+    with httpx.Client(base_url=api_server.base_url, timeout=10) as client:
+        redirected = client.get("/tickets/?limit=5", headers={"Host": host})
+    assert redirected.status_code == 307
+    assert redirected.headers["Location"] == "/tickets?limit=5"
+
+
+def test_a_redirect_stays_on_this_server() -> None:
+    assert relative_location("http://evil.example/tickets?x=1") == "/tickets?x=1"
+    # Browsers read these as another host: the path keeps one leading slash.
+    assert relative_location("//evil.example/tickets") == "/tickets"
+    assert relative_location("http://h//evil.example/") == "/evil.example/"
+    assert relative_location("/\\evil.example") == "/evil.example"
+    assert relative_location("/tickets/") == "/tickets/"

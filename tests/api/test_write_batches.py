@@ -48,13 +48,17 @@ async def _mixed_writes(
 
 
 def test_a_failing_request_rolls_back_alone_while_its_batch_commits(
-    api_server: ApiServer, agent: httpx.Client, api_keys: dict[str, str], db: Session
+    api_server: ApiServer,
+    agent: httpx.Client,
+    admin: httpx.Client,
+    api_keys: dict[str, str],
+    db: Session,
 ) -> None:
     target = agent.post(
         "/tickets",
         json={"title": "Untouched", "description": "d", "category_id": 1, "tags": ["keep"]},
     ).json()
-    requests_before, commits_before = _batched_requests(agent.get("/metrics").text)
+    requests_before, commits_before = _batched_requests(admin.get("/metrics").text)
     marker = f"batch-{uuid.uuid4().hex[:8]}"
 
     responses = asyncio.run(
@@ -85,6 +89,6 @@ def test_a_failing_request_rolls_back_alone_while_its_batch_commits(
     )
     assert db.scalar(events) == len(ids)
     # And they were committed together: fewer commits than requests.
-    requests_after, commits_after = _batched_requests(agent.get("/metrics").text)
+    requests_after, commits_after = _batched_requests(admin.get("/metrics").text)
     assert requests_after - requests_before == WRITES
     assert commits_after - commits_before < WRITES

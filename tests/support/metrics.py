@@ -6,9 +6,12 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 
-def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
-    """Every sample by its name (`..._total`, `..._bucket`, …): its labels and value."""
-    response = httpx.get(url, timeout=5)
+def scrape(
+    url: str, *, headers: dict[str, str] | None = None
+) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Every sample by its name (`..._total`, `..._bucket`, …): its labels and value. The
+    API's /metrics wants `headers` with an admin's key or the metrics token."""
+    response = httpx.get(url, headers=headers, timeout=5)
     assert response.status_code == 200, response.text
     samples: dict[str, list[tuple[dict[str, str], float]]] = {}
     for family in text_string_to_metric_families(response.text):
