@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated, Literal
 
 from limits import parse as parse_rate_limit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# How long the worker and the notifier keep their records of the events they handled: the
+# reconciler's window must end a day short of it.
+CONSUMER_RECORDS_KEPT = timedelta(days=7)
 
 _MIN_METRICS_TOKEN_LENGTH = 32
 
@@ -62,6 +67,16 @@ class Settings(BaseSettings):
     # The relay publishes outbox rows left unpublished for this long (a crash, Redis down).
     outbox_relay_interval_seconds: float = Field(default=5.0, gt=0)
     outbox_relay_min_age_seconds: float = Field(default=3.0, ge=0)
+    # Redis is the broker, not the store of record: an event published this long ago that a
+    # consumer has not recorded as handled (the worker's processed_events, the notifier's
+    # notified_events) is published again to that consumer; at once when Redis restarted or
+    # failed over since. Only events of the window are looked at; it stays within the week
+    # the consumers keep their records.
+    outbox_reconcile_interval_seconds: float = Field(default=30.0, gt=0)
+    outbox_reconcile_grace_seconds: float = Field(default=300.0, gt=0)
+    outbox_reconcile_window_hours: float = Field(
+        default=24.0, gt=0, le=CONSUMER_RECORDS_KEPT / timedelta(hours=1) - 24
+    )
 
     # A task not acknowledged within this time goes back to the queue: longer than any task.
     celery_visibility_timeout_seconds: int = Field(default=600, ge=5)
