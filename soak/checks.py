@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from services.worker.events import NOT_RECOMPUTED
 from shared.models import (
     DeliveryStatus,
     OutboxEvent,
@@ -272,6 +273,8 @@ def sla_matches(engine: Engine, *, now: datetime) -> Check:
             db.execute(
                 select(OutboxEvent.ticket_id, func.max(ProcessedEvent.processed_at))
                 .join(ProcessedEvent, ProcessedEvent.event_id == OutboxEvent.event_id)
+                # when the worker last computed the timers: its own announcements compute none
+                .where(OutboxEvent.event_type.not_in(NOT_RECOMPUTED))
                 .group_by(OutboxEvent.ticket_id)
             )
             .tuples()

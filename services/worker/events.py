@@ -22,8 +22,8 @@ PROCESSED_EVENTS_KEPT = timedelta(days=7)
 
 # The worker's own announcements change nothing it computes: handling them again would only
 # repeat the work (and a paused ticket's due times, which move with the clock, would announce
-# themselves forever).
-_OWN_EVENTS = frozenset({str(EventType.TICKET_SLA_UPDATED)})
+# themselves forever). They are recorded as handled, with nothing done.
+NOT_RECOMPUTED = frozenset({str(EventType.TICKET_SLA_UPDATED)})
 
 
 def handle_ticket_events(
@@ -44,7 +44,9 @@ def handle_ticket_events(
     )
     fresh = [event for event in events if event[0] not in seen]
     tickets = dict.fromkeys(
-        ticket for _event, kind, ticket in fresh if ticket is not None and kind not in _OWN_EVENTS
+        ticket
+        for _event, kind, ticket in fresh
+        if ticket is not None and kind not in NOT_RECOMPUTED
     )
     timers = []
     for ticket_id in tickets:
