@@ -13,26 +13,36 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from shared.highlights import postgres_unmarked, sqlite_unmarked
+
+_TEXT_COLUMNS = ("title", "body", "tags")
+
+# The copies of the text the index keeps (for snippets) leave out the highlight markers
+# (shared/highlights.py): no stored text can forge a <mark>.
 _SQLITE_DOCUMENTS = """
 INSERT INTO article_search (rowid, title, body, tags)
-SELECT a.id, a.title, a.body,
-       COALESCE((SELECT group_concat(g.name, ' ') FROM article_tags at
-                 JOIN tags g ON g.id = at.tag_id WHERE at.article_id = a.id), '')
-FROM articles a
-WHERE a.id = :article_id OR :article_id IS NULL
-"""
+SELECT id, {title}, {body}, {tags} FROM (
+  SELECT a.id, a.title, a.body,
+         COALESCE((SELECT group_concat(g.name, ' ') FROM article_tags at
+                   JOIN tags g ON g.id = at.tag_id WHERE at.article_id = a.id), '') AS tags
+  FROM articles a
+  WHERE a.id = :article_id OR :article_id IS NULL
+)
+""".format(**{name: sqlite_unmarked(name) for name in _TEXT_COLUMNS})
 
 _POSTGRES_DOCUMENTS = """
 INSERT INTO article_search (article_id, title, body, tags, document)
-SELECT a.id, a.title, a.body, COALESCE(g.tags, ''),
-       setweight(to_tsvector('english', a.title), 'A')
-       || setweight(to_tsvector('english', COALESCE(g.tags, '')), 'A')
-       || setweight(to_tsvector('english', a.body), 'B')
-FROM articles a
-LEFT JOIN LATERAL (SELECT string_agg(tg.name, ' ') AS tags FROM article_tags at
-                   JOIN tags tg ON tg.id = at.tag_id WHERE at.article_id = a.id) g ON true
-WHERE a.id = CAST(:article_id AS integer) OR CAST(:article_id AS integer) IS NULL
-"""
+SELECT id, {title}, {body}, {tags}, document FROM (
+  SELECT a.id, a.title, a.body, COALESCE(g.tags, '') AS tags,
+         setweight(to_tsvector('english', a.title), 'A')
+         || setweight(to_tsvector('english', COALESCE(g.tags, '')), 'A')
+         || setweight(to_tsvector('english', a.body), 'B') AS document
+  FROM articles a
+  LEFT JOIN LATERAL (SELECT string_agg(tg.name, ' ') AS tags FROM article_tags at
+                     JOIN tags tg ON tg.id = at.tag_id WHERE at.article_id = a.id) g ON true
+  WHERE a.id = CAST(:article_id AS integer) OR CAST(:article_id AS integer) IS NULL
+) AS documents
+""".format(**{name: postgres_unmarked(name) for name in _TEXT_COLUMNS})
 
 
 def _is_postgres(session: Session) -> bool:

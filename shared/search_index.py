@@ -13,33 +13,43 @@ from collections.abc import Iterator
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from shared.highlights import postgres_unmarked, sqlite_unmarked
 from shared.models import Ticket
 
+_TEXT_COLUMNS = ("title", "description", "comments", "tags")
+
+# The copies of the text the index keeps (for snippets) leave out the highlight markers
+# (shared/highlights.py): no stored text can forge a <mark>.
 _SQLITE_DOCUMENTS = """
 INSERT INTO ticket_search (rowid, title, description, comments, tags)
-SELECT t.id, t.title, t.description,
-       COALESCE((SELECT group_concat(c.body, char(10)) FROM ticket_comments c
-                 WHERE c.ticket_id = t.id AND c.is_internal = 0), ''),
-       COALESCE((SELECT group_concat(g.name, ' ') FROM ticket_tags tt
-                 JOIN tags g ON g.id = tt.tag_id WHERE tt.ticket_id = t.id), '')
-FROM tickets t
-WHERE t.id BETWEEN :first AND :last
-"""
+SELECT id, {title}, {description}, {comments}, {tags} FROM (
+  SELECT t.id, t.title, t.description,
+         COALESCE((SELECT group_concat(c.body, char(10)) FROM ticket_comments c
+                   WHERE c.ticket_id = t.id AND c.is_internal = 0), '') AS comments,
+         COALESCE((SELECT group_concat(g.name, ' ') FROM ticket_tags tt
+                   JOIN tags g ON g.id = tt.tag_id WHERE tt.ticket_id = t.id), '') AS tags
+  FROM tickets t
+  WHERE t.id BETWEEN :first AND :last
+)
+""".format(**{name: sqlite_unmarked(name) for name in _TEXT_COLUMNS})
 
 _POSTGRES_DOCUMENTS = """
 INSERT INTO ticket_search (ticket_id, title, description, comments, tags, document)
-SELECT t.id, t.title, t.description, COALESCE(c.comments, ''), COALESCE(g.tags, ''),
-       setweight(to_tsvector('english', t.title), 'A')
-       || setweight(to_tsvector('english', COALESCE(g.tags, '')), 'A')
-       || setweight(to_tsvector('english', t.description), 'B')
-       || setweight(to_tsvector('english', COALESCE(c.comments, '')), 'C')
-FROM tickets t
-LEFT JOIN LATERAL (SELECT string_agg(body, E'\\n' ORDER BY id) AS comments
-                   FROM ticket_comments WHERE ticket_id = t.id AND NOT is_internal) c ON true
-LEFT JOIN LATERAL (SELECT string_agg(tg.name, ' ') AS tags FROM ticket_tags tt
-                   JOIN tags tg ON tg.id = tt.tag_id WHERE tt.ticket_id = t.id) g ON true
-WHERE t.id BETWEEN :first AND :last
-"""
+SELECT id, {title}, {description}, {comments}, {tags}, document FROM (
+  SELECT t.id, t.title, t.description, COALESCE(c.comments, '') AS comments,
+         COALESCE(g.tags, '') AS tags,
+         setweight(to_tsvector('english', t.title), 'A')
+         || setweight(to_tsvector('english', COALESCE(g.tags, '')), 'A')
+         || setweight(to_tsvector('english', t.description), 'B')
+         || setweight(to_tsvector('english', COALESCE(c.comments, '')), 'C') AS document
+  FROM tickets t
+  LEFT JOIN LATERAL (SELECT string_agg(body, E'\\n' ORDER BY id) AS comments
+                     FROM ticket_comments WHERE ticket_id = t.id AND NOT is_internal) c ON true
+  LEFT JOIN LATERAL (SELECT string_agg(tg.name, ' ') AS tags FROM ticket_tags tt
+                     JOIN tags tg ON tg.id = tt.tag_id WHERE tt.ticket_id = t.id) g ON true
+  WHERE t.id BETWEEN :first AND :last
+) AS documents
+""".format(**{name: postgres_unmarked(name) for name in _TEXT_COLUMNS})
 
 
 def _is_postgres(session: Session) -> bool:

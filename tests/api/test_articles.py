@@ -4,6 +4,7 @@ suggestions, and bad input refused with nothing changed."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -499,7 +500,10 @@ def test_suggestions_rank_published_articles_by_the_tickets_words(
         if i in {best["id"], partial["id"], draft["id"], unrelated["id"]}
     ]
     assert suggested == [best["id"], partial["id"]]
-    assert response.json()[0]["score"] >= response.json()[-1]["score"]
+    assert {hit["score"] for hit in response.json()} == {None}  # customers: the order alone
+    staff = agent.get(f"/tickets/{ticket['id']}/suggested-articles", params={"limit": 20}).json()
+    assert ids(staff) == ids(response.json())
+    assert staff[0]["score"] >= staff[-1]["score"]
 
 
 def test_suggestions_use_the_tickets_tags_and_honour_the_limit(
@@ -680,6 +684,49 @@ def test_unpublishing_hides_the_article_from_customers_again(
     refused(customer.get(f"/articles/{article['id']}"), 404)
     assert customer.get(f"/tickets/{ticket['id']}/articles").json() == []
     assert ids(agent.get(f"/tickets/{ticket['id']}/articles").json()) == [article["id"]]
+
+
+# --- highlights and scores ---------------------------------------------------------------------
+
+
+def test_search_highlights_are_escaped_html_with_only_our_marks(
+    agent: httpx.Client, customer: httpx.Client
+) -> None:
+    token = word()
+    new_article(
+        agent,
+        title=f"<b>{token}</b> & co",
+        body=f'<script>alert(1)</script> <img src=x onerror="alert(2)"> fix the {token} here',
+        published=True,
+    )
+    for client in (agent, customer):
+        [hit] = client.get("/articles/search", params={"query": token}).json()["items"]
+        assert hit["title_highlighted"] == f"&lt;b&gt;<mark>{token}</mark>&lt;/b&gt; &amp; co"
+        assert set(re.findall(r"<[^>]*>", hit["snippet"])) == {"<mark>", "</mark>"}
+        assert f"<mark>{token}</mark>" in hit["snippet"]
+
+
+def test_customers_get_no_score_and_drafts_do_not_move_their_answer(
+    agent: httpx.Client, customer: httpx.Client
+) -> None:
+    token = word()
+    new_article(agent, title=f"All about {token}", body=f"{token} {token}", published=True)
+    new_article(agent, title=f"More on {token}", body="Once", published=True)
+    ticket = new_ticket(customer, title=f"Question on {token}")
+    before = customer.get("/articles/search", params={"query": token}).json()
+    suggested_before = customer.get(f"/tickets/{ticket['id']}/suggested-articles").json()
+
+    for _ in range(3):
+        new_article(agent, title=f"Draft {token} {token}", body=f"{token} again")
+
+    assert customer.get("/articles/search", params={"query": token}).json() == before
+    assert customer.get(f"/tickets/{ticket['id']}/suggested-articles").json() == suggested_before
+    assert [hit["score"] for hit in before["items"]] == [None, None]
+    assert suggested_before
+    assert all(hit["score"] is None for hit in suggested_before)
+    staff = agent.get("/articles/search", params={"query": token}).json()["items"]
+    assert len(staff) == 5
+    assert all(isinstance(hit["score"], float) for hit in staff)
 
 
 # --- history of links ----------------------------------------------------------------------------

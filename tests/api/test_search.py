@@ -3,12 +3,15 @@ worker indexes tickets in production; here the same function runs in-process."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from shared.models import Ticket
 from shared.search_index import index_ticket
 from tests.helpers import new_ticket
 
@@ -99,3 +102,78 @@ def test_a_hit_shows_the_ticket_exactly_as_the_viewer_reads_it(
     for client in (agent, customer):
         [hit] = _search(client, word)["items"]
         assert hit["ticket"] == client.get(f"/tickets/{ticket['id']}").json()
+
+
+def _tags_in(html: str) -> set[str]:
+    return set(re.findall(r"<[^>]*>", html))
+
+
+def test_stored_html_comes_back_escaped_with_only_our_marks(
+    customer: httpx.Client, agent: httpx.Client, db: Session
+) -> None:
+    word = _word()
+    ticket = new_ticket(
+        customer,
+        title=f"<script>alert(1)</script> Tom & {word}",
+        description=f'<img src=x onerror="alert(2)"> <mark>fake</mark> the {word} broke',
+    )
+    _indexed(db, ticket)
+
+    for client in (customer, agent):
+        [hit] = _search(client, word)["items"]
+        assert hit["title_highlighted"] == (
+            f"&lt;script&gt;alert(1)&lt;/script&gt; Tom &amp; <mark>{word}</mark>"
+        )
+        assert _tags_in(hit["snippet"]) == {"<mark>", "</mark>"}
+        assert f"<mark>{word}</mark>" in hit["snippet"]
+        assert "<mark>fake</mark>" not in hit["snippet"]
+
+
+def test_stored_text_cannot_forge_a_mark(agent: httpx.Client, db: Session) -> None:
+    """Text stored before control characters were refused, holding the engines' markers."""
+    word = _word()
+    ticket = new_ticket(agent, title=f"Plain {word}")
+    db.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket["id"])
+        .values(
+            title=f"\x02forged\x03 {word}",
+            description=f"\x02forged\x03 <b>bold</b> {word} and more words around it",
+        )
+    )
+    _indexed(db, ticket)
+
+    [hit] = _search(agent, word)["items"]
+
+    assert hit["title_highlighted"] == f"forged <mark>{word}</mark>"
+    assert hit["snippet"].count("<mark>") == 1
+    assert "<mark>forged</mark>" not in hit["snippet"]
+    assert "<b>" not in hit["snippet"]
+
+
+def test_a_customers_answer_gives_nothing_away_about_other_customers_tickets(
+    customer: httpx.Client, other_customer: httpx.Client, agent: httpx.Client, db: Session
+) -> None:
+    word = _word()
+    mine = [
+        new_ticket(customer, title=f"{word} invoice", description=f"The {word} {word} is wrong"),
+        new_ticket(customer, title=f"Second {word}", description="Also about it"),
+    ]
+    _indexed(db, *mine)
+    before = _search(customer, word)
+    staff_before = _search(agent, word)
+
+    theirs = [
+        new_ticket(other_customer, title=f"{word} {word}", description=f"{word} again")
+        for _ in range(3)
+    ]
+    _indexed(db, *theirs)
+    after = _search(customer, word)
+
+    assert after == before
+    assert sorted(_ids(after)) == sorted(t["id"] for t in mine)
+    assert [hit["score"] for hit in after["items"]] == [None, None]
+    # Staff keep their scores: higher is better, best first.
+    scores = [hit["score"] for hit in staff_before["items"]]
+    assert all(isinstance(score, float) for score in scores)
+    assert scores == sorted(scores, reverse=True)

@@ -38,7 +38,8 @@ def _record_link_change(
     linked: bool,
     before: list[int],
 ) -> None:
-    """A history row on the ticket (internal while the article is a draft) and ticket.updated."""
+    """A history row on the ticket and ticket.updated. Customers see the row while the
+    article is published, whatever it was when linked (decided when the history is read)."""
     after = sorted({*before, article.id}) if linked else [i for i in before if i != article.id]
     change = FieldChange("articles", before, after)
     history = HistoryEntry(
@@ -132,4 +133,4 @@ def suggest_articles(
         visible=repository.published_only(True),
         filters=ArticleFilterFields(limit=limit),
     )
-    return hits_of(rows)
+    return hits_of(rows, scored=viewer.role.is_staff)

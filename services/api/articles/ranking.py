@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 from services.api.articles.repository import apply_filters
 from services.api.articles.schemas import ArticleFilterFields
 from services.api.search.query import SearchTerm, to_fts5, to_tsquery
+from shared.highlights import MARK_END, MARK_START
 from shared.models import Article
 
+# A hit: article, score, snippet, highlighted title (matches between MARK_START and MARK_END).
 Hit = tuple[Article, float, str, str]
 
 
@@ -30,13 +32,17 @@ _FTS = table("article_search", column("rowid"))
 _FTS_NAME: ColumnElement[Any] = literal_column("article_search")
 # bm25 column weights: title, body, tags. Lower is better.
 _FTS_RANK = func.bm25(_FTS_NAME, 10.0, 3.0, 6.0)
-_FTS_SNIPPET = func.snippet(_FTS_NAME, 1, "<mark>", "</mark>", "…", 16)
-_FTS_TITLE = func.highlight(_FTS_NAME, 0, "<mark>", "</mark>")
+# Matches between our markers, turned into <mark> tags once the text is escaped (highlights.py).
+_FTS_SNIPPET = func.snippet(_FTS_NAME, 1, MARK_START, MARK_END, "…", 16)
+_FTS_TITLE = func.highlight(_FTS_NAME, 0, MARK_START, MARK_END)
 
-_TSV = table("article_search", column("article_id"), column("document"), column("title"))
+_TSV = table(
+    "article_search", column("article_id"), column("document"), column("title"), column("body")
+)
 _TS_CONFIG: ColumnElement[Any] = literal_column("'english'::regconfig")
-_TS_SNIPPET_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8, MaxFragments=1"
-_TS_TITLE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, HighlightAll=true"
+_TS_MARKS = f"StartSel={MARK_START}, StopSel={MARK_END}"
+_TS_SNIPPET_OPTIONS = f"{_TS_MARKS}, MaxWords=24, MinWords=8, MaxFragments=1"
+_TS_TITLE_OPTIONS = f"{_TS_MARKS}, HighlightAll=true"
 
 
 def _page(
@@ -83,8 +89,9 @@ def _postgres(
     # plain ts_rank, which rewards each distinct word found.
     rank_of = func.ts_rank if matching.any_term else func.ts_rank_cd
     rank = rank_of(_TSV.c.document, tsquery)
-    snippet = func.ts_headline(_TS_CONFIG, Article.body, tsquery, _TS_SNIPPET_OPTIONS)
-    title = func.ts_headline(_TS_CONFIG, Article.title, tsquery, _TS_TITLE_OPTIONS)
+    # The index's copies of the text: they hold no marker characters (shared/article_search.py).
+    snippet = func.ts_headline(_TS_CONFIG, _TSV.c.body, tsquery, _TS_SNIPPET_OPTIONS)
+    title = func.ts_headline(_TS_CONFIG, _TSV.c.title, tsquery, _TS_TITLE_OPTIONS)
 
     def matches(query: Select[Any]) -> Select[Any]:
         return (

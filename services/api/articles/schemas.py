@@ -103,11 +103,18 @@ class ArticleSearchParams(ArticleFilterFields):
 
 class ArticleHit(BaseModel):
     article: ArticleOut
-    # bm25 (SQLite) or ts_rank (PostgreSQL) relevance: higher is better.
-    score: float
-    # The best matching passage of the body, matches wrapped in <mark>…</mark>.
-    snippet: str
-    title_highlighted: str
+    score: float | None = Field(
+        description="Relevance, higher is better (bm25 on SQLite, ts_rank on PostgreSQL); "
+        "null for customers, whose hits come in the same order without it: the engines' "
+        "statistics span drafts too, so a score would move with articles they may not see"
+    )
+    snippet: str = Field(
+        description="The best matching passage of the body as HTML: the text escaped, matches "
+        "in <mark>…</mark> (the only tags)"
+    )
+    title_highlighted: str = Field(
+        description="The title as HTML: escaped, matches in <mark>…</mark> (the only tags)"
+    )
 
 
 class ArticleLinkCreate(StrictInput):

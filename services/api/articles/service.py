@@ -142,4 +142,4 @@ def search_articles(
         visible=access.visible_to(viewer),
         filters=params,
     )
-    return hits_of(rows), total
+    return hits_of(rows, scored=viewer.role.is_staff), total

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.api.articles.ranking import Hit
 from services.api.articles.schemas import ArticleHit, ArticleOut, LinkedArticle
+from shared.highlights import marked_html
 from shared.models import Article, TicketArticle
 from shared.ticket_view import user_ref
 
@@ -23,13 +24,15 @@ def article_out(article: Article) -> ArticleOut:
     )
 
 
-def hits_of(rows: list[Hit]) -> list[ArticleHit]:
+def hits_of(rows: list[Hit], *, scored: bool) -> list[ArticleHit]:
+    """Hits with their highlights as safe HTML; `scored`: with the relevance (staff only: the
+    engines' statistics include drafts)."""
     return [
         ArticleHit(
             article=article_out(article),
-            score=round(score, 6),
-            snippet=snippet,
-            title_highlighted=title,
+            score=round(score, 6) if scored else None,
+            snippet=marked_html(snippet),
+            title_highlighted=marked_html(title),
         )
         for article, score, snippet, title in rows
     ]

@@ -218,7 +218,8 @@ async def search_tickets(
     offset: Offset = 0,
 ) -> Page[SearchHit]:
     """Full-text search over the tickets the caller may see, best match first. Each hit has the
-    ticket, a relevance `score`, a `snippet` and the highlighted title (matches in <mark>).
+    ticket, a relevance `score` (null for customers), a `snippet` and the highlighted title
+    (HTML: the text escaped, matches in <mark>).
     Returns `{items, total, limit, offset}` as `GET /search` does."""
     params = parse_input(
         SearchParams,

@@ -67,7 +67,8 @@ async def suggest_articles(
 ) -> list[ArticleHit]:
     """Published knowledge-base articles that may answer a ticket, most relevant first, ranked
     by the ticket's title, tags and description. Each hit has the article, a relevance
-    `score`, a `snippet` and the highlighted title."""
+    `score` (null for customers), a `snippet` and the highlighted title (HTML: the text
+    escaped, matches in <mark>)."""
     params = parse_input(SuggestionParams, {"limit": limit})
 
     def work(session: Session, caller: User) -> list[ArticleHit]:

@@ -12,17 +12,19 @@ from sqlalchemy.sql.elements import True_
 from services.api.search.query import SearchTerm, to_fts5, to_tsquery
 from services.api.search.schemas import SearchParams
 from services.api.tickets.repository import apply_filters
+from shared.highlights import MARK_END, MARK_START
 from shared.models import Ticket
 
-# A hit: ticket id, score, snippet, highlighted title.
+# A hit: ticket id, score, snippet, highlighted title (matches between MARK_START and MARK_END).
 Hit = tuple[int, float, str, str]
 
 _FTS = table("ticket_search", column("rowid"))
 _FTS_NAME: ColumnElement[Any] = literal_column("ticket_search")
 # bm25 column weights: title, description, comments, tags. Lower is better.
 _FTS_RANK = func.bm25(_FTS_NAME, 10.0, 3.0, 1.0, 6.0)
-_FTS_SNIPPET = func.snippet(_FTS_NAME, -1, "<mark>", "</mark>", "…", 16)
-_FTS_TITLE = func.highlight(_FTS_NAME, 0, "<mark>", "</mark>")
+# Matches between our markers, turned into <mark> tags once the text is escaped (highlights.py).
+_FTS_SNIPPET = func.snippet(_FTS_NAME, -1, MARK_START, MARK_END, "…", 16)
+_FTS_TITLE = func.highlight(_FTS_NAME, 0, MARK_START, MARK_END)
 # The rowid as a plain value (`+rowid`): a condition on it is checked on each match instead of
 # being handed to FTS5, which would run the whole MATCH once per listed id (2.5-8 ms for the
 # twenty snippets of a page; ~1 ms this way).
@@ -37,8 +39,9 @@ _TSV = table(
     column("comments"),
 )
 _TS_CONFIG: ColumnElement[Any] = literal_column("'english'::regconfig")
-_TS_SNIPPET_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8, MaxFragments=1"
-_TS_TITLE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, HighlightAll=true"
+_TS_MARKS = f"StartSel={MARK_START}, StopSel={MARK_END}"
+_TS_SNIPPET_OPTIONS = f"{_TS_MARKS}, MaxWords=24, MinWords=8, MaxFragments=1"
+_TS_TITLE_OPTIONS = f"{_TS_MARKS}, HighlightAll=true"
 
 
 def _narrowed(visible: ColumnElement[bool], params: SearchParams) -> Select[Any] | None:

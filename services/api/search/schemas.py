@@ -16,8 +16,15 @@ class SearchParams(TicketFilterFields):
 
 class SearchHit(BaseModel):
     ticket: TicketView
-    # bm25 relevance: higher is better.
-    score: float
-    # The best matching passage, matches wrapped in <mark>…</mark>.
-    snippet: str
-    title_highlighted: str
+    score: float | None = Field(
+        description="Relevance, higher is better (bm25 on SQLite, ts_rank_cd on PostgreSQL); "
+        "null for customers, whose hits come in the same order without it: the engines' "
+        "statistics span every ticket, so a score would move with other customers' tickets"
+    )
+    snippet: str = Field(
+        description="The best matching passage as HTML: the text escaped, matches in "
+        "<mark>…</mark> (the only tags)"
+    )
+    title_highlighted: str = Field(
+        description="The title as HTML: escaped, matches in <mark>…</mark> (the only tags)"
+    )

@@ -1,4 +1,4 @@
-"""Search: what the caller may see, ranked by relevance."""
+"""Search: what the caller may see, ranked by relevance, highlighted as safe HTML."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from services.api.search.query import parse_query
 from services.api.search.schemas import SearchHit, SearchParams
 from services.api.tickets import access
 from services.api.tickets.service import ticket_views
+from shared.highlights import marked_html
 from shared.models import User
 
 
@@ -22,12 +23,15 @@ def search_tickets(
         params=params,
     )
     views = ticket_views(session, ticket_ids=[hit[0] for hit in rows], viewer=viewer)
+    # bm25 weighs words by how many tickets hold them, all tickets: a customer's score would
+    # give away what other customers wrote. Customers get the order alone.
+    scored = viewer.role.is_staff
     hits = [
         SearchHit(
             ticket=views[ticket_id],
-            score=round(score, 6),
-            snippet=snippet,
-            title_highlighted=title,
+            score=round(score, 6) if scored else None,
+            snippet=marked_html(snippet),
+            title_highlighted=marked_html(title),
         )
         for ticket_id, score, snippet, title in rows
         if ticket_id in views  # an index entry outliving its ticket names nothing
