@@ -14,8 +14,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# The whole local system: api, worker and beat (and a redis-server under ./data when nothing
-# answers at REDIS_URL), every log line prefixed by its service.
+# The whole local system: api, worker, beat and notifier (and a redis-server under ./data when
+# nothing answers at REDIS_URL), every log line prefixed by its service. `ticketing start` runs
+# the Procfile as honcho does, but starts again a process that exits, as compose does.
 run: install
 	@mkdir -p data
 	$(BIN)/ticketing migrate
@@ -23,10 +24,10 @@ run: install
 	@echo "API on http://$${HOST:-127.0.0.1}:$(PORT) (docs: /docs). Demo API keys:"
 	@cat data/demo-keys.txt 2>/dev/null || echo "  (see data/demo-keys.txt of the first run, or: $(BIN)/ticketing api-key create --email EMAIL)"
 	@if $(BIN)/ticketing redis-check; then \
-		$(BIN)/honcho start --port $(PORT) api worker beat notifier; \
+		$(BIN)/ticketing start --port $(PORT) api worker beat notifier; \
 	else \
 		echo "nothing answers at $${REDIS_URL:-redis://127.0.0.1:6379/0}: starting redis-server with its data in ./data"; \
-		$(BIN)/honcho start --port $(PORT); \
+		$(BIN)/ticketing start --port $(PORT); \
 	fi
 
 test: install

@@ -25,6 +25,7 @@ from services.api.api_keys.schemas import MAX_LIFETIME_DAYS, key_state
 from services.api.api_keys.service import revoke as revoke_key
 from services.api.auth.keys import create_api_key, issue_api_key
 from services.api.generate import generate as generate_tickets
+from services.api.procfile_runner import run_procfile
 from services.api.seed import seed_sample_data
 from services.api.server import serve_app
 from shared.article_search import rebuild_article_index
@@ -143,6 +144,28 @@ def redis_serve(
     data_dir.mkdir(parents=True, exist_ok=True)
     arguments = ["--bind", host, "--port", str(port), "--dir", str(data_dir.resolve())]
     os.execv(binary, [binary, *arguments, "--appendonly", "yes", "--save", "60 1"])
+
+
+@app.command()
+def start(
+    processes: Annotated[
+        list[str] | None, typer.Argument(help="Procfile process types. Default: all")
+    ] = None,
+    port: Annotated[
+        int, typer.Option(help="PORT of the first process; each next one gets 100 more")
+    ] = 8000,
+    procfile: Annotated[Path, typer.Option(help="The Procfile")] = Path("Procfile"),
+    env_file: Annotated[Path, typer.Option(help="Variables for every process, if present")] = Path(
+        ".env"
+    ),
+) -> None:
+    """Run the Procfile's processes, starting again any that exits (what `make run` runs)."""
+    try:
+        code = run_procfile(procfile, names=processes or [], port=port, env_file=env_file)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -8,3 +8,5 @@ from shared.celery_app import get_celery
 
 app = get_celery()
 app.conf.include = ["services.worker.tasks"]
+# Kombu's Redis transport with one fix: see services/worker/broker.py.
+app.conf.broker_transport = "services.worker.broker:Transport"

@@ -179,8 +179,12 @@ def running_system(
     api_workers: int = 1,
     settings: dict[str, str] | None = None,
     timings: dict[str, str] = FAST_TIMINGS,
+    redis_append_only: bool = False,
 ) -> Iterator[System]:
     redis = RedisServer(port=free_port(), directory=directory / "redis")
+    # A Redis that keeps its data across a restart (compose's), for tests about the restart
+    # itself rather than about a Redis that lost everything.
+    redis.append_only = redis_append_only
     redis.start()
     env = {
         **fresh_database_env(directory),
