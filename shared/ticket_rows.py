@@ -9,12 +9,14 @@ from sqlalchemy import ColumnElement, Select, bindparam, func, select, true
 from sqlalchemy.orm import Session
 
 from shared.models import Tag, Ticket, TicketComment, ticket_tags
-from shared.reference_cache import reference_cache
+from shared.reference_cache import UserRecord, reference_cache
 from shared.ticket_view import TicketRow, TicketView, comment_counts, row_view
 
+# In the dataclass's field order, so a row builds a TicketRow by position (no dict per row).
 _ROW_COLUMNS = [
-    column for column in Ticket.__table__.columns if column.name in TicketRow.__dataclass_fields__
+    Ticket.__table__.c[name] for name in TicketRow.__dataclass_fields__ if name != "tags"
 ]
+_TAG_NAMES_AT = len(_ROW_COLUMNS)
 # Tag names cannot hold a comma (the API splits "a,b"), so it separates them here.
 _TAG_NAMES = (
     select(func.aggregate_strings(Tag.name, ","))
@@ -44,10 +46,9 @@ _ROW_FOR_UPDATE = select(*_ROW_COLUMNS, _TAG_NAMES.label("tag_names")).where(
 
 
 def _as_row(found: Any) -> TicketRow:
-    values = found._asdict()
-    names = values.pop("tag_names")
-    values.pop("comments", None)
-    return TicketRow(**values, tags=sorted(names.split(",")) if names else [])
+    names = found[_TAG_NAMES_AT]
+    tags = sorted(names.split(",")) if names else []
+    return TicketRow(*[*found[:_TAG_NAMES_AT], tags])
 
 
 def ticket_row(session: Session, *, ticket_id: int, lock: bool = False) -> TicketRow | None:
@@ -88,22 +89,32 @@ def row_view_for(
     if comment_count is None:
         counts = comment_counts(session, ticket_ids=[row.id], include_internal=staff)
         comment_count = counts.get(row.id, 0)
-    requester = reference_cache.person(session, user_id=row.requester_id)
-    assignee = reference_cache.person(session, user_id=row.assignee_id) if row.assignee_id else None
-    assert requester is not None  # a foreign key
-    return row_view(
-        row,
-        reference=reference_cache.reference(session),
-        requester=requester,
-        assignee=assignee,
-        comment_count=comment_count,
-    )
+    return row_views(session, {row.id: (row, comment_count)})[row.id]
+
+
+def row_views(session: Session, rows: dict[int, tuple[TicketRow, int]]) -> dict[int, TicketView]:
+    """Views of rows read with their comment counts: the reference data and each person
+    looked up once for the lot, not once per row."""
+    reference = reference_cache.reference(session)
+    people: dict[int, UserRecord] = {}
+    for row, _count in rows.values():
+        for user_id in (row.requester_id, row.assignee_id):
+            if user_id is not None and user_id not in people:
+                person = reference_cache.person(session, user_id=user_id)
+                assert person is not None  # a foreign key
+                people[user_id] = person
+    return {
+        ticket_id: row_view(
+            row,
+            reference=reference,
+            requester=people[row.requester_id],
+            assignee=people[row.assignee_id] if row.assignee_id is not None else None,
+            comment_count=count,
+        )
+        for ticket_id, (row, count) in rows.items()
+    }
 
 
 def staff_views(session: Session, *, ticket_ids: list[int]) -> dict[int, TicketView]:
     """Tickets by id as staff see them, as events carry them: one SELECT for all."""
-    rows = ticket_rows(session, ticket_ids=ticket_ids, include_internal=True)
-    return {
-        ticket_id: row_view_for(session, row, staff=True, comment_count=count)
-        for ticket_id, (row, count) in rows.items()
-    }
+    return row_views(session, ticket_rows(session, ticket_ids=ticket_ids, include_internal=True))

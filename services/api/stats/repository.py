@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, union_all
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Select, bindparam, select, union_all
 from sqlalchemy.orm import Session
 
 from shared.models import Ticket
 
+# Statements built once (a statement object keeps its cache key): building and keying the
+# union below on every request cost more than running it.
+_NEWEST = select(Ticket.id).order_by(Ticket.id.desc()).limit(bindparam("limit"))
+
 
 def newest_ticket_ids(session: Session, *, limit: int) -> list[int]:
-    return list(session.scalars(select(Ticket.id).order_by(Ticket.id.desc()).limit(limit)))
+    return list(session.scalars(_NEWEST, {"limit": limit}))
+
+
+@lru_cache(maxsize=16)
+def _due_soon(status_ids: tuple[int, ...]) -> Select[Any]:
+    nearest = [
+        select(Ticket.id, Ticket.resolution_due_at)
+        .where(Ticket.status_id == status_id, Ticket.resolution_due_at.is_not(None))
+        .order_by(Ticket.resolution_due_at, Ticket.id)
+        .limit(bindparam("limit"))
+        .subquery()
+        for status_id in status_ids
+    ]
+    merged = union_all(
+        *(select(part.c.id, part.c.resolution_due_at) for part in nearest)
+    ).subquery()
+    return (
+        select(merged.c.id)
+        .order_by(merged.c.resolution_due_at, merged.c.id)
+        .limit(bindparam("limit"))
+    )
 
 
 def due_soon_ticket_ids(session: Session, *, status_ids: list[int], limit: int) -> list[int]:
@@ -20,19 +47,4 @@ def due_soon_ticket_ids(session: Session, *, status_ids: list[int], limit: int) 
     tickets, and grows with the backlog."""
     if not status_ids:
         return []
-    nearest = [
-        select(Ticket.id, Ticket.resolution_due_at)
-        .where(Ticket.status_id == status_id, Ticket.resolution_due_at.is_not(None))
-        .order_by(Ticket.resolution_due_at, Ticket.id)
-        .limit(limit)
-        .subquery()
-        for status_id in status_ids
-    ]
-    merged = union_all(
-        *(select(part.c.id, part.c.resolution_due_at) for part in nearest)
-    ).subquery()
-    return list(
-        session.scalars(
-            select(merged.c.id).order_by(merged.c.resolution_due_at, merged.c.id).limit(limit)
-        )
-    )
+    return list(session.scalars(_due_soon(tuple(status_ids)), {"limit": limit}))

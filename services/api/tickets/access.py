@@ -18,6 +18,11 @@ def visible_to(viewer: User) -> ColumnElement[bool]:
     return true() if viewer.role.is_staff else Ticket.requester_id == viewer.id
 
 
+def own_tickets_only(viewer: User) -> int | None:
+    """The requester whose tickets alone `viewer` may see (None: staff see everyone's)."""
+    return None if viewer.role.is_staff else viewer.id
+
+
 def can_see(viewer: User, ticket: Ticket) -> bool:
     return may_see_requester(viewer, ticket.requester_id)
 

@@ -19,11 +19,13 @@ TicketRef = Annotated[str, "a numeric id or a TKT- number"]
 
 
 @router.get("", response_model=Page[TicketView])
-def list_tickets(
+async def list_tickets(
     session: DbSession, viewer: CurrentUser, filters: Annotated[TicketFilters, Query()]
 ) -> Response:
     """List the tickets the caller may see, filtered, sorted and paginated."""
-    items, total = service.list_tickets(session, viewer=viewer, filters=filters)
+    items, total = await run_sync(
+        lambda: service.list_tickets(session, viewer=viewer, filters=filters)
+    )
     return json_response(Page(items=items, total=total, limit=filters.limit, offset=filters.offset))
 
 

@@ -21,7 +21,7 @@ from shared.ticket_changes import (
     field_change_events,
     record_ticket_change,
 )
-from shared.ticket_rows import row_view_for
+from shared.ticket_rows import row_view_for, row_views
 from shared.ticket_view import (
     TicketRow,
     TicketView,
@@ -166,7 +166,7 @@ def list_tickets(
     session: Session, *, viewer: User, filters: TicketFilters
 ) -> tuple[list[TicketView], int]:
     ids, total = repository.find_tickets(
-        session, visible=access.visible_to(viewer), filters=filters
+        session, requester_id=access.own_tickets_only(viewer), filters=filters
     )
     views = ticket_views(session, ticket_ids=ids, viewer=viewer)
     return [views[ticket_id] for ticket_id in ids if ticket_id in views], total
@@ -178,10 +178,7 @@ def ticket_views(session: Session, *, ticket_ids: list[int], viewer: User) -> di
     rows = ticket_rows.ticket_rows(
         session, ticket_ids=ticket_ids, include_internal=viewer.role.is_staff
     )
-    return {
-        ticket_id: _view_for(session, row, viewer=viewer, comment_count=count)
-        for ticket_id, (row, count) in rows.items()
-    }
+    return row_views(session, rows)
 
 
 def check_version(version: int, if_match: str | None) -> None:
