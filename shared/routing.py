@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from shared.event_types import Routing
@@ -23,6 +23,7 @@ from shared.models import (
     Ticket,
     User,
 )
+from shared.models.base import table_of
 from shared.ticket_changes import FieldChange, record_field_changes
 
 
@@ -94,6 +95,16 @@ def routing_of(pool: AssignmentPool) -> Routing:
     return Routing(category_id=pool.category_id, strategy=str(pool.strategy))
 
 
+# Built once: the worker runs it for every new ticket, and building it cost more than running it.
+_POOL_OF_TICKET = (
+    select(table_of(AssignmentPool).c.category_id)
+    .join(
+        table_of(Ticket), table_of(Ticket).c.category_id == table_of(AssignmentPool).c.category_id
+    )
+    .where(table_of(Ticket).c.id == bindparam("ticket_id"))
+)
+
+
 def auto_assign(
     session: Session, *, ticket_id: int, humans_only: bool, now: datetime
 ) -> User | None:
@@ -105,11 +116,7 @@ def auto_assign(
     """
     # Most categories have no pool: one indexed lookup settles it before any lock or load
     # (the worker does this for every new ticket).
-    pooled = session.scalar(
-        select(AssignmentPool.category_id)
-        .join(Ticket, Ticket.category_id == AssignmentPool.category_id)
-        .where(Ticket.id == ticket_id)
-    )
+    pooled = session.connection().execute(_POOL_OF_TICKET, {"ticket_id": ticket_id}).scalar()
     if pooled is None:
         return None
     # Locked first (PostgreSQL): a person assigning the ticket meanwhile waits for us, or we

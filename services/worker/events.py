@@ -15,7 +15,7 @@ from shared.clock import utcnow
 from shared.event_types import EventType
 from shared.models import ProcessedEvent
 from shared.search_index import index_ticket
-from shared.sla_timers import recompute_ticket_sla
+from shared.sla_timers import recompute_sla_timers
 
 PROCESSED_EVENTS_KEPT = timedelta(days=7)
 
@@ -48,11 +48,8 @@ def handle_ticket_events(
         for _event, kind, ticket in fresh
         if ticket is not None and kind not in NOT_RECOMPUTED
     )
-    timers = []
+    timers = recompute_sla_timers(session, ticket_ids=list(tickets), now=now)
     for ticket_id in tickets:
-        computed = recompute_ticket_sla(session, ticket_id=ticket_id, now=now)
-        if computed is not None:
-            timers.append(computed)
         index_ticket(session, ticket_id=ticket_id)
     announce_moved_timers(session, timers, at=now)
     if not fresh:
