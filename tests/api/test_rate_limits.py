@@ -368,6 +368,39 @@ def test_a_check_is_one_redis_round_trip(
     assert commands == ["EVALSHA", "EVALSHA"]
 
 
+def test_far_from_the_limit_a_known_user_is_counted_here_and_added_in_redis_in_batches(
+    limits_redis: RedisServer,
+    seeded_database: str,
+    api_keys: dict[str, str],
+    clients_of: dict[tuple[str, str], httpx.Client],
+) -> None:
+    """40 a minute: the first request and the last 16 before the limit are counted in Redis
+    before their answer; those in between are counted in the process and added in Redis in
+    batches. The limit is still exact: the 41st is refused."""
+    server = _serve(limits_redis, seeded_database, **{**LIMITS, "RATE_LIMIT_AGENT": "40/minute"})
+    try:
+        agent = _known(server, api_keys["agent"], clients_of)
+        _flush(limits_redis)
+        answers: list[httpx.Response] = []
+
+        def forty_one() -> None:
+            answers.extend(agent.get("/statuses") for _ in range(41))
+
+        commands = _rate_limit_commands(limits_redis, forty_one)
+
+        assert [answer.status_code for answer in answers] == [200] * 40 + [429]
+        assert [_limit_headers(answer)[1] for answer in answers[:40]] == list(range(39, -1, -1))
+        assert commands.count("EVALSHA") < 30, commands  # 41 when every check was a round trip
+        counted = {
+            key: int(value)
+            for key in limits_redis.client().keys("ratelimit:*user*")
+            if (value := limits_redis.client().get(key)) is not None
+        }
+        assert list(counted.values()) == [41], counted  # every request ended up in Redis
+    finally:
+        server.stop()
+
+
 # --- X-Forwarded-For ------------------------------------------------------------------------
 
 

@@ -27,10 +27,11 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "ratelimit"
 
-# KEYS[1]: the counter to count this request in; KEYS[2], when given: a counter only read.
-# ARGV[1]: KEYS[1]'s window in milliseconds. Returns {used, ms left} for each key.
+# KEYS[1]: the counter to count requests in; KEYS[2], when given: a counter only read.
+# ARGV[1]: KEYS[1]'s window in milliseconds; ARGV[2]: how many requests to count.
+# Returns {used, ms left} for each key.
 _COUNT_AND_READ = """
-local used = redis.call('incr', KEYS[1])
+local used = redis.call('incrby', KEYS[1], ARGV[2])
 local left = redis.call('pttl', KEYS[1])
 if left < 0 then
     redis.call('pexpire', KEYS[1], ARGV[1])
@@ -84,6 +85,7 @@ class RequestCounter:
         self._redis_url = redis_url
         self._timeout_seconds = timeout_seconds
         self._pause_seconds = pause_after_failure_seconds
+        self._redis: Redis | None = None
         self._script: AsyncScript | None = None
         self._unavailable_until = 0.0
         self.last_error: str | None = None
@@ -103,13 +105,39 @@ class RequestCounter:
                 # No retries: a refused or slow Redis means "not enforced" for this request.
                 retry=Retry(NoBackoff(), 0),
             )
-            self._script = Redis(connection_pool=pool).register_script(_COUNT_AND_READ)
+            self._redis = Redis(connection_pool=pool)
+            self._script = self._redis.register_script(_COUNT_AND_READ)
         return self._script
 
-    async def hit(self, counter: Counter) -> Window | None:
-        """Count one request in `counter`; None when Redis cannot say."""
-        answer = await self._run([counter.key], expiry=counter.item.get_expiry())
+    async def hit(self, counter: Counter, *, requests: int = 1) -> Window | None:
+        """Count `requests` requests in `counter`; None when Redis cannot say."""
+        answer = await self._run([counter.key], expiry=counter.item.get_expiry(), count=requests)
         return None if answer is None else _window(counter, answer[0], answer[1])
+
+    async def hit_many(self, counts: list[tuple[Counter, int]]) -> list[Window] | None:
+        """Count requests in several counters in one round trip (a pipeline of script calls);
+        None when Redis cannot say."""
+        if not self.available:
+            return None
+        script = self._script_for_loop()
+        assert self._redis is not None  # made with the script
+        try:
+            async with self._redis.pipeline(transaction=False) as pipeline:
+                for counter, requests in counts:
+                    await script(
+                        keys=[counter.key],
+                        args=[counter.item.get_expiry() * 1000, requests],
+                        client=pipeline,
+                    )
+                answers: list[Any] = await pipeline.execute()
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+            return None
+        self._succeeded()
+        return [
+            _window(counter, answer[0], answer[1])
+            for (counter, _requests), answer in zip(counts, answers, strict=True)
+        ]
 
     async def hit_and_read(self, counter: Counter, read: Counter) -> tuple[Window, Window] | None:
         """Count one request in `counter` and read `read` without counting, in one round trip;
@@ -119,11 +147,13 @@ class RequestCounter:
             return None
         return _window(counter, answer[0], answer[1]), _window(read, answer[2], answer[3])
 
-    async def _run(self, keys: list[str], *, expiry: int) -> list[Any] | None:
+    async def _run(self, keys: list[str], *, expiry: int, count: int = 1) -> list[Any] | None:
         if not self.available:
             return None
         try:
-            answer: list[Any] = await self._script_for_loop()(keys=keys, args=[expiry * 1000])
+            answer: list[Any] = await self._script_for_loop()(
+                keys=keys, args=[expiry * 1000, count]
+            )
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
             return None

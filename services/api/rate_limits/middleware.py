@@ -1,5 +1,6 @@
-"""The rate limit check in front of every request (one Redis round trip), and the RateLimit-*
-headers on every answer."""
+"""The rate limit check in front of every request (at most one Redis round trip; none for a
+known user far from their limit: rate_limits/local_windows.py), and the RateLimit-* headers on
+every answer."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from services.api.auth.keys import hash_key
 from services.api.errors import problem
 from services.api.rate_limits.callers import KnownKeys, start_note
 from services.api.rate_limits.counter import Counter, RequestCounter, Window
+from services.api.rate_limits.local_windows import LocalWindows
 from shared.settings import Settings
 
 # Probes, scrapes and the documentation are never limited: a load balancer or Prometheus must
@@ -56,6 +58,7 @@ class RateLimiter:
             pause_after_failure_seconds=settings.rate_limit_pause_after_failure_seconds,
         )
         self.known_keys = KnownKeys()
+        self.user_windows = LocalWindows(self.counter)
 
 
 def _bearer_key_hash(scope: Scope) -> str | None:
@@ -110,7 +113,7 @@ class RateLimitMiddleware:
         if known is not None:
             # A user's keys share one budget: more keys are not more requests.
             budget = limits.by_role.get(known.role, limits.anonymous)
-            window = await limiter.counter.hit(Counter(budget, ("user", str(known.user_id))))
+            window = await limiter.user_windows.hit(Counter(budget, ("user", str(known.user_id))))
         else:
             # Not known to be valid (no key, a made-up one, or one not yet seen authenticating
             # here): the address's anonymous budget, one round trip that also reads whether
