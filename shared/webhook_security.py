@@ -174,7 +174,12 @@ def check_addresses(host: str, addresses: list[str]) -> None:
 
 
 async def resolve(target: WebhookTarget) -> list[str]:
-    """The addresses the target's host resolves to now (an IP address resolves to itself)."""
+    """The addresses the target's host resolves to now (an IP address resolves to itself,
+    without a lookup: no thread, and no timeout to run out)."""
+    try:
+        return [str(ipaddress.ip_address(target.host))]
+    except ValueError:
+        pass
     infos = await asyncio.get_running_loop().getaddrinfo(
         target.host, target.port, type=socket.SOCK_STREAM
     )
