@@ -3,36 +3,12 @@ redelivered task does its work once."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from shared.models import OutboxEvent, ProcessedEvent, Ticket
+from tests.support.databases import tickets_write_lock
 from tests.support.processes import wait_until
 from tests.support.system import System
-
-
-@contextmanager
-def database_write_lock(database_url: str) -> Iterator[None]:
-    """Block every writer of tickets (the worker's task waits inside its work): SQLite's write
-    lock, or PostgreSQL's lock on the tickets table."""
-    if not database_url.startswith("sqlite"):
-        engine = create_engine(database_url)
-        with engine.connect() as connection:
-            connection.execute(text("LOCK TABLE tickets IN SHARE ROW EXCLUSIVE MODE"))
-            yield
-            connection.rollback()
-        engine.dispose()
-        return
-    connection = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        connection.execute("ROLLBACK")
-        connection.close()
 
 
 def test_worker_killed_mid_task_loses_nothing_and_counts_nothing_twice(system: System) -> None:
@@ -58,7 +34,8 @@ def test_worker_killed_mid_task_loses_nothing_and_counts_nothing_twice(system: S
 
     wait_until(published, timeout=10, what="the event to be queued")
 
-    with database_write_lock(system.env["DATABASE_URL"]):
+    # Every writer of tickets blocked: the worker's task waits inside its work.
+    with tickets_write_lock(system.env["DATABASE_URL"]):
         system.worker.start()
         wait_until(
             lambda: (
