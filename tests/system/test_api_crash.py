@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.models import OutboxEvent, Ticket, TicketHistory
+from tests.support.databases import tickets_write_lock
 from tests.support.processes import start_api_server, wait_until
-from tests.system.test_worker_crash import database_write_lock
 
 FLOOD = 150
 
@@ -113,7 +113,7 @@ def test_writes_waiting_in_a_batch_when_the_api_dies_leave_nothing(
     try:
         # The batch's transaction cannot get past the database's lock (SQLite's write lock;
         # PostgreSQL's on the tickets table, where the batch has begun and its INSERT waits).
-        with database_write_lock(seeded_database):
+        with tickets_write_lock(seeded_database):
             connections = [_raw_post(port, api_keys["agent"], f"{marker} #{i}") for i in range(20)]
             wait_until(lambda: _unread_bytes(port) == 0, timeout=10, what="the API to read them")
             server.process.send_signal(signal.SIGKILL)
