@@ -8,10 +8,10 @@ due, so when every connection is waiting for an answer the requests go out late,
 rate tells it. Being a process of its own, the client neither shares a GIL with the harness
 polling the database nor stalls when the harness does.
 
-    .venv/bin/python -m bench.load URL KEY --rate 500 --seconds 10 --connections 64
+    .venv/bin/python -m bench.load URL KEY --rate 500 --seconds 10 --connections 64 --output F
 
-prints one JSON object (PacedRun); SIGTERM stops it early (no new request is sent, the ones on
-their way are answered and counted).
+writes one JSON object (PacedRun) to F; SIGTERM stops it early (no new request is sent, the ones
+on their way are answered and counted).
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
@@ -207,16 +208,11 @@ class PacedClient:
         command = [sys.executable, "-m", "bench.load", base_url, key]
         command += ["--rate", str(rate), "--seconds", str(seconds)]
         command += ["--connections", str(connections)]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, env=os.environ.copy())
-        # Read as it comes: a long run's JSON is larger than the pipe's buffer, and a client
-        # blocked writing it would never exit while the harness waits for it to.
-        self._output: list[bytes] = []
-        self._reader = threading.Thread(target=self._read_output, daemon=True)
-        self._reader.start()
-
-    def _read_output(self) -> None:
-        assert self.process.stdout is not None
-        self._output.append(self.process.stdout.read())
+        # A file, not a pipe: a long run's JSON outgrew the pipe's buffer, and uvloop leaves
+        # stdout non-blocking, so the client's last write was cut short (at 96 KiB) unnoticed.
+        self._result = tempfile.NamedTemporaryFile(prefix="paced-", suffix=".json")
+        command += ["--output", self._result.name]
+        self.process = subprocess.Popen(command, env=os.environ.copy())
 
     def running(self) -> bool:
         return self.process.poll() is None
@@ -228,10 +224,10 @@ class PacedClient:
 
     def finish(self) -> PacedRun:
         self.process.wait(timeout=600)
-        self._reader.join(timeout=60)
         if self.process.returncode != 0:
             raise RuntimeError(f"the paced client failed (exit {self.process.returncode})")
-        raw = json.loads(b"".join(self._output))
+        with self._result:
+            raw = json.loads(Path(self._result.name).read_bytes())
         return PacedRun(**raw)
 
 
@@ -252,6 +248,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, required=True)
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     run = uvloop.run(
         _paced_creations(
@@ -262,7 +259,7 @@ def main() -> None:
             connections=args.connections,
         )
     )
-    sys.stdout.write(json.dumps(asdict(run)))
+    args.output.write_text(json.dumps(asdict(run)))
 
 
 if __name__ == "__main__":
