@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from shared.event_types import EventData, EventType
 from shared.models import OutboxEvent
 from shared.models.base import table_of
+from shared.prepared import Prepared
 
 __all__ = [
     "EventType",
@@ -29,8 +30,11 @@ __all__ = [
 ]
 
 OUTBOX_WRITTEN = "outbox_written"
-# Built once, run on the session's connection: no statement to compile per event.
-_INSERT_OUTBOX = insert(table_of(OutboxEvent))
+# Prepared: compiled once, run on the driver's cursor.
+_INSERT_OUTBOX = Prepared(
+    insert(table_of(OutboxEvent)),
+    columns=("event_id", "event_type", "ticket_id", "payload", "created_at"),
+)
 
 
 def new_event_id() -> str:
@@ -62,8 +66,8 @@ def record_event(
         event_id=event_id,
         occurred_at=occurred_at,
     )
-    session.connection().execute(
-        _INSERT_OUTBOX,
+    _INSERT_OUTBOX.run(
+        session,
         {
             "event_id": event_id,
             "event_type": str(data.event_type),

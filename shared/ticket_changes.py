@@ -30,9 +30,21 @@ from shared.event_types import (
 from shared.events import record_event
 from shared.models import Ticket, TicketHistory, User
 from shared.models.base import table_of
+from shared.prepared import Prepared
 from shared.ticket_view import TicketView, staff_view, user_ref
 
-_INSERT_HISTORY = insert(table_of(TicketHistory))
+_INSERT_HISTORY = Prepared(
+    insert(table_of(TicketHistory)),
+    columns=(
+        "ticket_id",
+        "actor_id",
+        "created_at",
+        "field",
+        "old_value",
+        "new_value",
+        "is_internal",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -84,8 +96,8 @@ def record_ticket_change(
     if session.new or session.dirty or session.deleted:
         session.flush()  # rows the caller added through the ORM go first
     if history:
-        session.connection().execute(
-            _INSERT_HISTORY,
+        _INSERT_HISTORY.run_many(
+            session,
             [
                 {
                     "ticket_id": ticket_id,

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, func, select, true
 from sqlalchemy.orm import Session
 
 from shared.models import Tag, Ticket, TicketComment, ticket_tags
+from shared.prepared import Prepared
 from shared.reference_cache import UserRecord, reference_cache
 from shared.ticket_view import TicketRow, TicketView, comment_counts, row_view
 
@@ -33,16 +34,17 @@ def _row_query(*, comments: ColumnElement[bool]) -> Select[Any]:
     )
 
 
-# Built once: a statement object keeps its cache key, so each read skips compiling it.
+# Built once: a statement object keeps its cache key, so each read skips compiling it; the
+# reads of one ticket are prepared (compiled once, run on the driver's cursor).
 _ONE = Ticket.id == bindparam("ticket_id")
 _SOME = Ticket.id.in_(bindparam("ticket_ids", expanding=True))
 _WITH_INTERNAL = _row_query(comments=true())
 _PUBLIC = _row_query(comments=TicketComment.is_internal.is_(False))
-_ROW_WITH_INTERNAL, _ROWS_WITH_INTERNAL = _WITH_INTERNAL.where(_ONE), _WITH_INTERNAL.where(_SOME)
-_ROW_PUBLIC, _ROWS_PUBLIC = _PUBLIC.where(_ONE), _PUBLIC.where(_SOME)
-_ROW_FOR_UPDATE = select(*_ROW_COLUMNS, _TAG_NAMES.label("tag_names")).where(
-    Ticket.id == bindparam("ticket_id")
-)
+_ROWS_WITH_INTERNAL, _ROWS_PUBLIC = _WITH_INTERNAL.where(_SOME), _PUBLIC.where(_SOME)
+_ROW_WITH_INTERNAL = Prepared(_WITH_INTERNAL.where(_ONE))
+_ROW_PUBLIC = Prepared(_PUBLIC.where(_ONE))
+_ROW_ALONE = select(*_ROW_COLUMNS, _TAG_NAMES.label("tag_names")).where(_ONE)
+_ROW, _ROW_FOR_UPDATE = Prepared(_ROW_ALONE), Prepared(_ROW_ALONE.with_for_update())
 
 
 def _as_row(found: Any) -> TicketRow:
@@ -54,9 +56,8 @@ def _as_row(found: Any) -> TicketRow:
 def ticket_row(session: Session, *, ticket_id: int, lock: bool = False) -> TicketRow | None:
     """The ticket's columns and tag names in one plain SELECT, no ORM object. `lock` holds the
     row until the transaction ends (PostgreSQL; SQLite's writers are serialised already)."""
-    query = _ROW_FOR_UPDATE.with_for_update() if lock else _ROW_FOR_UPDATE
-    found = session.connection().execute(query, {"ticket_id": ticket_id}).first()
-    return _as_row(found) if found else None
+    found = (_ROW_FOR_UPDATE if lock else _ROW).run(session, {"ticket_id": ticket_id})
+    return _as_row(found[0]) if found else None
 
 
 def ticket_rows(
@@ -77,8 +78,8 @@ def ticket_row_with_comment_count(
     """The ticket's row, tag names and comment count (internal notes counted for staff) in
     one SELECT: the read path of a single ticket."""
     query = _ROW_WITH_INTERNAL if include_internal else _ROW_PUBLIC
-    found = session.connection().execute(query, {"ticket_id": ticket_id}).first()
-    return (_as_row(found), int(found.comments)) if found else None
+    found = query.run(session, {"ticket_id": ticket_id})
+    return (_as_row(found[0]), int(found[0][_TAG_NAMES_AT + 1])) if found else None
 
 
 def row_view_for(
