@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from celery import Celery
 from redis import Redis
-from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
 
 from shared import tasks
 from shared.clock import utcnow
 from shared.models import OutboxEvent
 from shared.models.base import table_of
+from shared.prepared import Prepared
 from shared.settings import Settings
 from shared.unit_of_work import transaction
 
@@ -30,8 +32,6 @@ logger = logging.getLogger(__name__)
 
 PUBLISHER_LOCK = "outbox:publisher-lock"
 _LOCK_TTL_MS = 15_000
-# id, event_id, event_type, ticket_id, payload
-_OutboxRow = tuple[int, str, str, int | None, str]
 _RELEASE_IF_OURS = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -39,18 +39,21 @@ return 0
 
 
 _OUTBOX = table_of(OutboxEvent)
-_UNPUBLISHED = (
+# Prepared (compiled once, run on the driver's cursor): a round runs for nearly every commit
+# under load.
+_PENDING = (
     select(_OUTBOX.c.id, _OUTBOX.c.event_id, _OUTBOX.c.event_type, _OUTBOX.c.ticket_id)
     .add_columns(_OUTBOX.c.payload)
     .where(_OUTBOX.c.published_at.is_(None))
     .order_by(_OUTBOX.c.id)
     .limit(bindparam("limit"))
 )
-_UNPUBLISHED_OLDER = _UNPUBLISHED.where(_OUTBOX.c.created_at <= bindparam("before"))
-_MARK_PUBLISHED = (
-    update(_OUTBOX)
-    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
-    .values(published_at=bindparam("at"))
+_UNPUBLISHED = Prepared(_PENDING)
+_UNPUBLISHED_OLDER = Prepared(_PENDING.where(_OUTBOX.c.created_at <= bindparam("before")))
+# One row per run, all of a round's rows in one driver call: an IN list would be compiled anew
+# for every count of rows.
+_MARK_PUBLISHED = Prepared(
+    update(_OUTBOX).where(_OUTBOX.c.id == bindparam("row_id")).values(published_at=bindparam("at"))
 )
 
 
@@ -69,6 +72,16 @@ class Outgoing(Protocol):
     def payload(self) -> str: ...
 
 
+class PendingEvent(NamedTuple):
+    """An unpublished outbox row, as read to be sent."""
+
+    id: int
+    event_id: str
+    event_type: str
+    ticket_id: int | None
+    payload: str
+
+
 @dataclass(frozen=True)
 class Backlog:
     unpublished: int
@@ -85,10 +98,25 @@ def outbox_backlog() -> Backlog:
     return Backlog(unpublished=int(count), oldest_created_at=oldest)
 
 
+Marker = Callable[[Session, list[int]], None]
+# Runs a marker in a write transaction: `in_transaction(mark, ids)`.
+InTransaction = Callable[[Marker, list[int]], None]
+
+
 class OutboxPublisher:
-    def __init__(self, *, redis: Redis, celery: Celery, settings: Settings) -> None:
+    def __init__(
+        self,
+        *,
+        redis: Redis,
+        celery: Celery,
+        settings: Settings,
+        in_transaction: InTransaction | None = None,
+    ) -> None:
+        """`in_transaction(mark, ids)` runs `mark` in a write transaction of the caller's
+        choice (the API's batch of writes); by default, one of its own."""
         self.redis = redis
         self.celery = celery
+        self._in_transaction = in_transaction or _in_own_transaction
         self.stream = settings.event_stream
         self.stream_maxlen = settings.event_stream_maxlen
 
@@ -106,7 +134,7 @@ class OutboxPublisher:
                 rows = self._unpublished(min_age=min_age, limit=batch_size)
                 if rows:
                     self._send(rows)
-                    self.mark_published([row.id for row in rows])
+                    self._in_transaction(mark_rows_published, [row.id for row in rows])
                     published += len(rows)
                 if len(rows) < batch_size:  # that was the last of them: no second look
                     return published
@@ -114,17 +142,15 @@ class OutboxPublisher:
         finally:
             self.redis.eval(_RELEASE_IF_OURS, 1, PUBLISHER_LOCK, token)
 
-    def _unpublished(self, *, min_age: timedelta, limit: int) -> list[Row[_OutboxRow]]:
-        # Plain rows on prebuilt statements: this runs for nearly every commit under load.
+    def _unpublished(self, *, min_age: timedelta, limit: int) -> list[PendingEvent]:
         with transaction(write=False) as session:
-            connection = session.connection()
             if min_age > timedelta(0):
-                found = connection.execute(
-                    _UNPUBLISHED_OLDER, {"limit": limit, "before": utcnow() - min_age}
+                found = _UNPUBLISHED_OLDER.run(
+                    session, {"limit": limit, "before": utcnow() - min_age}
                 )
             else:
-                found = connection.execute(_UNPUBLISHED, {"limit": limit})
-            return list(found)
+                found = _UNPUBLISHED.run(session, {"limit": limit})
+        return [PendingEvent(*row) for row in found]
 
     def _send(self, rows: Sequence[Outgoing]) -> None:
         self.append_to_stream(rows)
@@ -159,5 +185,14 @@ class OutboxPublisher:
 
     @staticmethod
     def mark_published(ids: list[int]) -> None:
-        with transaction() as session:
-            session.connection().execute(_MARK_PUBLISHED, {"ids": ids, "at": utcnow()})
+        _in_own_transaction(mark_rows_published, ids)
+
+
+def mark_rows_published(session: Session, ids: list[int]) -> None:
+    at = utcnow()
+    _MARK_PUBLISHED.run_many(session, [{"row_id": row_id, "at": at} for row_id in ids])
+
+
+def _in_own_transaction(mark: Marker, ids: list[int]) -> None:
+    with transaction() as session:
+        mark(session, ids)

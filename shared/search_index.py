@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from shared.highlights import postgres_unmarked, sqlite_unmarked
 from shared.models import Ticket
+from shared.prepared import Prepared
 
 _TEXT_COLUMNS = ("title", "description", "comments", "tags")
 
@@ -56,12 +57,16 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-# Parsed once: the worker indexes a ticket for every event, and making the text() objects (a
-# regex over the SQL for its parameters) cost more than running them.
-_FILL = {"postgresql": text(_POSTGRES_DOCUMENTS), "sqlite": text(_SQLITE_DOCUMENTS)}
+# Prepared once: the worker indexes a ticket for every event, and making the text() objects (a
+# regex over the SQL for its parameters) and executing them through SQLAlchemy cost more than
+# running them.
+_FILL = {
+    "postgresql": Prepared(text(_POSTGRES_DOCUMENTS)),
+    "sqlite": Prepared(text(_SQLITE_DOCUMENTS)),
+}
 _FORGET = {
-    "postgresql": text("DELETE FROM ticket_search WHERE ticket_id = :id"),
-    "sqlite": text("DELETE FROM ticket_search WHERE rowid = :id"),
+    "postgresql": Prepared(text("DELETE FROM ticket_search WHERE ticket_id = :id")),
+    "sqlite": Prepared(text("DELETE FROM ticket_search WHERE rowid = :id")),
 }
 
 
@@ -70,12 +75,12 @@ def _engine(session: Session) -> str:
 
 
 def _fill(session: Session, first: int, last: int) -> None:
-    session.connection().execute(_FILL[_engine(session)], {"first": first, "last": last})
+    _FILL[_engine(session)].run(session, {"first": first, "last": last})
 
 
 def index_ticket(session: Session, *, ticket_id: int) -> None:
     """(Re)index one ticket from its rows; idempotent."""
-    session.connection().execute(_FORGET[_engine(session)], {"id": ticket_id})
+    _FORGET[_engine(session)].run(session, {"id": ticket_id})
     _fill(session, ticket_id, ticket_id)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from shared.models import SlaPause, SlaStatus, Ticket
 from shared.models.base import table_of
+from shared.prepared import Prepared
 from shared.reference_cache import ReferenceData, reference_cache
 from shared.settings import get_settings
 from shared.sla import Pause, SlaClock, due_at, status, targets
@@ -92,7 +93,7 @@ _TIMES_FOR_UPDATE = (
 _PAUSES_OF = select(_PAUSES.c.ticket_id, _PAUSES.c.started_at, _PAUSES.c.ended_at).where(
     _PAUSES.c.ticket_id.in_(bindparam("ticket_ids", expanding=True))
 )
-_STORE_TIMERS = (
+_STORE_TIMERS = Prepared(
     update(_TICKETS)
     .where(_TICKETS.c.id == bindparam("ticket_id"))
     .values(
@@ -136,8 +137,8 @@ def recompute_sla_timers(
         _timers_of(row, reference, pauses.get(row.id, []), default_first_response, now)
         for row in rows
     ]
-    connection.execute(
-        _STORE_TIMERS,
+    _STORE_TIMERS.run_many(
+        session,
         [
             {
                 "ticket_id": timer.ticket_id,

@@ -87,6 +87,7 @@ class _Batch:
     session: Session
     opened_at: float = field(default_factory=time.monotonic)
     members: int = 0
+    requests: int = 0  # members that are requests (not the publisher's marks)
     closer: asyncio.Task[None] | None = None  # held here: the loop keeps only a weak reference
     committed: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -103,7 +104,7 @@ class WriteBatcher:
         self._sqlite = get_settings().is_sqlite
 
     @asynccontextmanager
-    async def savepoint(self) -> AsyncIterator[Session]:
+    async def savepoint(self, *, request: bool = True) -> AsyncIterator[Session]:
         self._waiting += 1
         try:
             await self._turn.acquire()
@@ -111,6 +112,7 @@ class WriteBatcher:
             self._waiting -= 1
         try:
             batch, nested = await self._join()
+            batch.requests += request
             try:
                 yield batch.session
             except BaseException:
@@ -190,7 +192,7 @@ class WriteBatcher:
             raise
         session.close()
         batch.committed.set_result(None)
-        _after_commit(session, requests=batch.members)
+        _after_commit(session, requests=batch.requests)
 
 
 def _begin(session: Session) -> SessionTransaction:
@@ -248,9 +250,10 @@ def _sqlite() -> bool:
 
 
 @asynccontextmanager
-async def write_savepoint() -> AsyncIterator[Session]:
-    """A savepoint in this process's open write transaction; exits once that has committed."""
-    async with _batcher().savepoint() as session:
+async def write_savepoint(*, request: bool = True) -> AsyncIterator[Session]:
+    """A savepoint in this process's open write transaction; exits once that has committed.
+    `request=False`: housekeeping riding along (not counted as a request of the batch)."""
+    async with _batcher().savepoint(request=request) as session:
         yield session
 
 

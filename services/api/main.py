@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -55,7 +56,12 @@ def _after_commit(publisher: BackgroundPublisher, commit: Commit) -> None:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     publisher = BackgroundPublisher(
-        OutboxPublisher(redis=get_redis(), celery=get_celery(), settings=get_settings())
+        lambda in_transaction: OutboxPublisher(
+            redis=get_redis(),
+            celery=get_celery(),
+            settings=get_settings(),
+            in_transaction=in_transaction,
+        )
     )
     app.state.publisher = publisher
     stop_hearing = on_commit(lambda commit: _after_commit(publisher, commit))
@@ -63,7 +69,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with app.state.mcp.running():
         yield
     stop_hearing()
-    publisher.stop()
+    # In a thread: a round under way may be marking its rows in a batch of this loop.
+    await asyncio.to_thread(publisher.stop)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -14,10 +14,21 @@ from services.worker.sla_events import announce_moved_timers
 from shared.clock import utcnow
 from shared.event_types import EventType
 from shared.models import ProcessedEvent
+from shared.prepared import Prepared
 from shared.search_index import index_ticket
 from shared.sla_timers import recompute_sla_timers
 
 PROCESSED_EVENTS_KEPT = timedelta(days=7)
+
+# One prepared INSERT per event (a multi-row VALUES was keyed and compiled anew for each count
+# of rows, costing more than the rows).
+_RECORD_HANDLED = {
+    name: Prepared(
+        insert(ProcessedEvent).on_conflict_do_nothing().returning(ProcessedEvent.event_id),
+        columns=("event_id", "processed_at"),
+    )
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
 
 
 # The worker's own announcements change nothing it computes: handling them again would only
@@ -57,14 +68,12 @@ def handle_ticket_events(
     # Stamped when the work is done: processed_at - created_at is the event lag. RETURNING
     # tells which rows are ours when another worker handled a copy meanwhile.
     done_at = utcnow()
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    handled = session.scalars(
-        insert(ProcessedEvent)
-        .values([{"event_id": event[0], "processed_at": done_at} for event in fresh])
-        .on_conflict_do_nothing()
-        .returning(ProcessedEvent.event_id)
-    )
-    return set(handled)
+    record = _RECORD_HANDLED[session.get_bind().dialect.name]
+    return {
+        returned[0][0]
+        for event in fresh
+        if (returned := record.run(session, {"event_id": event[0], "processed_at": done_at}))
+    }
 
 
 def prune_processed_events(session: Session, *, now: datetime) -> int:
