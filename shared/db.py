@@ -77,10 +77,13 @@ def create_db_engine(settings: Settings, *, writer: bool = False) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        # On the driver's connection: every request begins a transaction, and running the
+        # BEGIN through SQLAlchemy's execution layer cost as much as a small query.
+        driver_connection = connection.connection.driver_connection
         if mode != "IMMEDIATE":
-            connection.exec_driver_sql(f"BEGIN {mode}")
+            driver_connection.execute(f"BEGIN {mode}")
             return
-        _begin_immediate(connection.connection.driver_connection, timeout=busy_timeout_ms / 1000)
+        _begin_immediate(driver_connection, timeout=busy_timeout_ms / 1000)
 
     return engine
 
