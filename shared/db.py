@@ -80,6 +80,7 @@ def create_db_engine(settings: Settings, *, writer: bool = False) -> Engine:
         # On the driver's connection: every request begins a transaction, and running the
         # BEGIN through SQLAlchemy's execution layer cost as much as a small query.
         driver_connection = connection.connection.driver_connection
+        assert driver_connection is not None
         if mode != "IMMEDIATE":
             driver_connection.execute(f"BEGIN {mode}")
             return

@@ -32,6 +32,12 @@ class EventType(StrEnum):
     ARTICLE_DELETED = "article.deleted"
 
 
+# The worker's own announcements: it records them as handled in the transaction that writes
+# them, and they are never queued for it (handling one changes nothing the worker computes, and
+# a Celery message costs more than the event's whole work).
+WORKER_ANNOUNCEMENTS = frozenset({EventType.TICKET_SLA_UPDATED.value})
+
+
 class Change(BaseModel):
     """A field's value before and after: `{"from": …, "to": …}`. References are `{id, name}`."""
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from shared import tasks
 from shared.clock import utcnow
+from shared.event_types import WORKER_ANNOUNCEMENTS
 from shared.models import OutboxEvent
 from shared.models.base import table_of
 from shared.prepared import Prepared
@@ -174,7 +175,13 @@ class OutboxPublisher:
     def queue_for_worker(self, rows: Sequence[Outgoing]) -> None:
         if not rows:
             return
-        events = [(row.event_id, row.event_type, row.ticket_id) for row in rows]
+        events = [
+            (row.event_id, row.event_type, row.ticket_id)
+            for row in rows
+            if row.event_type not in WORKER_ANNOUNCEMENTS  # recorded as handled already
+        ]
+        if not events:
+            return
         # Sending a Celery message costs far more than handling an event's timers: a round
         # goes to the worker as one task, however many events it carries (a lone event as
         # handle_event, whose log lines and metrics name it).

@@ -90,9 +90,9 @@ def record_ticket_change(
     at: datetime,
     history: Sequence[HistoryEntry],
     events: Sequence[TicketEventData],
-) -> None:
+) -> list[str]:
     """Write the history rows and the events of one change to a ticket (actor None: the
-    system), as Core statements in the caller's transaction."""
+    system), as Core statements in the caller's transaction; returns the events' ids."""
     if session.new or session.dirty or session.deleted:
         session.flush()  # rows the caller added through the ORM go first
     if history:
@@ -111,8 +111,7 @@ def record_ticket_change(
                 for entry in history
             ],
         )
-    for data in events:
-        record_event(session, data, ticket_id=ticket_id, occurred_at=at)
+    return [record_event(session, data, ticket_id=ticket_id, occurred_at=at) for data in events]
 
 
 def field_change_events(

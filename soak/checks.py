@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from services.worker.events import NOT_RECOMPUTED
+from shared.event_types import WORKER_ANNOUNCEMENTS
 from shared.models import (
     DeliveryStatus,
     OutboxEvent,
@@ -274,7 +274,7 @@ def sla_matches(engine: Engine, *, now: datetime) -> Check:
                 select(OutboxEvent.ticket_id, func.max(ProcessedEvent.processed_at))
                 .join(ProcessedEvent, ProcessedEvent.event_id == OutboxEvent.event_id)
                 # when the worker last computed the timers: its own announcements compute none
-                .where(OutboxEvent.event_type.not_in(NOT_RECOMPUTED))
+                .where(OutboxEvent.event_type.not_in(WORKER_ANNOUNCEMENTS))
                 .group_by(OutboxEvent.ticket_id)
             )
             .tuples()

@@ -6,35 +6,17 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from services.worker.processed import record_handled
 from services.worker.sla_events import announce_moved_timers
 from shared.clock import utcnow
-from shared.event_types import EventType
+from shared.event_types import WORKER_ANNOUNCEMENTS
 from shared.models import ProcessedEvent
-from shared.prepared import Prepared
 from shared.search_index import index_ticket
 from shared.sla_timers import recompute_sla_timers
 
 PROCESSED_EVENTS_KEPT = timedelta(days=7)
-
-# One prepared INSERT per event (a multi-row VALUES was keyed and compiled anew for each count
-# of rows, costing more than the rows).
-_RECORD_HANDLED = {
-    name: Prepared(
-        insert(ProcessedEvent).on_conflict_do_nothing().returning(ProcessedEvent.event_id),
-        columns=("event_id", "processed_at"),
-    )
-    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
-
-
-# The worker's own announcements change nothing it computes: handling them again would only
-# repeat the work (and a paused ticket's due times, which move with the clock, would announce
-# themselves forever). They are recorded as handled, with nothing done.
-NOT_RECOMPUTED = frozenset({str(EventType.TICKET_SLA_UPDATED)})
 
 
 def handle_ticket_events(
@@ -57,7 +39,11 @@ def handle_ticket_events(
     tickets = dict.fromkeys(
         ticket
         for _event, kind, ticket in fresh
-        if ticket is not None and kind not in NOT_RECOMPUTED
+        # The worker's own announcements change nothing it computes: handling them again would
+        # only repeat the work (and a paused ticket's due times, which move with the clock,
+        # would announce themselves forever). One reaching it (sent again by the reconciler)
+        # is recorded as handled, with nothing done.
+        if ticket is not None and kind not in WORKER_ANNOUNCEMENTS
     )
     timers = recompute_sla_timers(session, ticket_ids=list(tickets), now=now)
     for ticket_id in tickets:
@@ -65,15 +51,8 @@ def handle_ticket_events(
     announce_moved_timers(session, timers, at=now)
     if not fresh:
         return set()
-    # Stamped when the work is done: processed_at - created_at is the event lag. RETURNING
-    # tells which rows are ours when another worker handled a copy meanwhile.
-    done_at = utcnow()
-    record = _RECORD_HANDLED[session.get_bind().dialect.name]
-    return {
-        returned[0][0]
-        for event in fresh
-        if (returned := record.run(session, {"event_id": event[0], "processed_at": done_at}))
-    }
+    # Stamped when the work is done: processed_at - created_at is the event lag.
+    return record_handled(session, event_ids=[event[0] for event in fresh], at=utcnow())
 
 
 def prune_processed_events(session: Session, *, now: datetime) -> int:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from services.worker.processed import record_handled
 from shared.event_types import Change, SlaTargets, TicketSlaUpdated
 from shared.sla_timers import SlaTimers
 from shared.ticket_changes import record_ticket_change
@@ -21,16 +22,18 @@ from shared.ticket_rows import staff_views
 def announce_moved_timers(session: Session, timers: Iterable[SlaTimers], *, at: datetime) -> int:
     """Record a `ticket.sla_updated` event for each ticket whose due times the computation set
     or moved, in the caller's transaction; returns how many. No history row: the due times are
-    on the ticket, and the audit trail keeps what people and rules did."""
+    on the ticket, and the audit trail keeps what people and rules did. The events are recorded
+    as handled by the worker as they are written: they are never queued for it."""
     moved = [timer for timer in timers if timer.moved]
     if not moved:
         return 0
     views = staff_views(session, ticket_ids=[timer.ticket_id for timer in moved])
+    announced: list[str] = []
     for timer in moved:
         view = views.get(timer.ticket_id)
         if view is None:
             continue
-        record_ticket_change(
+        announced += record_ticket_change(
             session,
             ticket_id=timer.ticket_id,
             actor_id=None,
@@ -49,7 +52,8 @@ def announce_moved_timers(session: Session, timers: Iterable[SlaTimers], *, at: 
                 )
             ],
         )
-    return len(moved)
+    record_handled(session, event_ids=announced, at=at)
+    return len(announced)
 
 
 def _changes(timer: SlaTimers) -> dict[str, Change]:

@@ -6,12 +6,17 @@ from typing import Any
 
 import httpx
 import orjson
+from celery import Celery
 from sqlalchemy import func, select
 
 from services.worker.events import handle_ticket_events
+from shared.celery_app import get_celery
 from shared.clock import utcnow
 from shared.events import new_event_id
 from shared.models import OutboxEvent, ProcessedEvent, Ticket
+from shared.publishing import OutboxPublisher, PendingEvent
+from shared.redis_client import get_redis
+from shared.settings import get_settings
 from shared.unit_of_work import transaction
 from tests.helpers import new_ticket
 
@@ -130,3 +135,40 @@ def test_due_times_set_or_moved_are_announced_once_each(agent: httpx.Client) -> 
     change = updates[1]["data"]["changes"]["resolution_due_at"]
     assert change["from"] == stored["resolution_due_at"] != change["to"]
     assert change["to"] == agent.get(f"/tickets/{ticket['id']}").json()["resolution_due_at"]
+
+
+def test_the_workers_own_announcement_is_recorded_as_handled_and_never_queued_for_it(
+    agent: httpx.Client,
+) -> None:
+    ticket = new_ticket(agent, category_id=3)
+    with transaction() as session:
+        handle_ticket_events(
+            session, events=[(new_event_id(), "ticket.created", ticket["id"])], now=utcnow()
+        )
+    [announcement] = _sla_updates(ticket["id"])
+    with transaction(write=False) as session:
+        recorded = session.scalar(
+            select(func.count()).where(ProcessedEvent.event_id == announcement["id"])
+        )
+    assert recorded == 1  # in the transaction that wrote it: the reconciler never resends it
+
+    celery = get_celery()
+    queued_before = _queued_tasks(celery)
+    with transaction(write=False) as session:
+        row = session.execute(
+            select(
+                OutboxEvent.id,
+                OutboxEvent.event_id,
+                OutboxEvent.event_type,
+                OutboxEvent.ticket_id,
+                OutboxEvent.payload,
+            ).where(OutboxEvent.event_id == announcement["id"])
+        ).one()
+    publisher = OutboxPublisher(redis=get_redis(), celery=celery, settings=get_settings())
+    publisher.queue_for_worker([PendingEvent(*row)])
+    assert _queued_tasks(celery) == queued_before
+
+
+def _queued_tasks(celery: Celery) -> int:
+    with celery.connection_for_write() as connection:
+        return int(connection.default_channel.client.llen(celery.conf.task_default_queue))
