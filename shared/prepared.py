@@ -32,6 +32,7 @@ _GIVEN = object()
 class _Compiled:
     sql: str
     names: tuple[str, ...]  # the parameters, in the order the SQL takes them
+    keys: tuple[str, ...]  # per name: its key in the driver's parameters (named styles)
     positional: bool
     binders: tuple[Processor | None, ...]  # per name
     literals: tuple[Any, ...]  # per name: the statement's own value (_GIVEN: the caller's)
@@ -101,8 +102,10 @@ def _compile(statement: ClauseElement, dialect: Dialect, *, columns: list[str]) 
         # Python-side defaults are computed by SQLAlchemy's execution context, skipped here.
         missing = [column.key for column in (*compiled.insert_prefetch, *compiled.update_prefetch)]
         raise ValueError(f"give every column with a Python default: {missing}")
-    given = compiled.positiontup or () if compiled.positional else binds
+    given = (compiled.positiontup or ()) if compiled.positional else binds
     names = tuple(name for name in given if name not in literal)
+    # Named styles (psycopg's) escape some characters of a name in the text.
+    keys = tuple(compiled.escaped_bind_names.get(name, name) for name in names)
     binders = tuple(_bind_processor(binds[name], dialect) for name in names)
     literals = tuple(
         _GIVEN if binds[name].required or binds[name].callable else binds[name].value
@@ -116,6 +119,7 @@ def _compile(statement: ClauseElement, dialect: Dialect, *, columns: list[str]) 
     return _Compiled(
         sql=sql,
         names=names,
+        keys=keys,
         positional=compiled.positional,
         binders=binders,
         literals=literals,
@@ -134,7 +138,7 @@ def _bound(compiled: _Compiled, parameters: Mapping[str, Any]) -> Sequence[Any] 
     ):
         value = parameters[name] if literal is _GIVEN else parameters.get(name, literal)
         values.append(value if binder is None else binder(value))
-    return values if compiled.positional else dict(zip(compiled.names, values, strict=True))
+    return values if compiled.positional else dict(zip(compiled.keys, values, strict=True))
 
 
 def _read(compiled: _Compiled, rows: Sequence[Any]) -> list[Any]:

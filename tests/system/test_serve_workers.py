@@ -22,9 +22,14 @@ WORKERS = 2
 def _serve(database_url: str, *, workers: int = WORKERS) -> ApiServer:
     server = start_api_server(env={"DATABASE_URL": database_url}, workers=workers)
     wait_until(
-        lambda: len(server.worker_pids()) == workers,
+        lambda: (
+            len(server.worker_pids()) == workers
+            # every one serving: a worker signalled while it still imports the app never runs
+            # uvicorn's shutdown (nor logs it)
+            and server.log().count("Application startup complete.") >= workers
+        ),
         timeout=30,
-        what=f"{workers} worker processes",
+        what=f"{workers} worker processes serving",
     )
     return server
 
