@@ -12,7 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.models import CustomField, OutboxEvent, Ticket, TicketHistory, ticket_custom_values
+from tests.api.test_mcp import call as mcp_call
+from tests.api.test_mcp import error_text, ok
 from tests.helpers import new_ticket, problem_of
+from tests.support.processes import ApiServer
 
 RESOLVED = 4
 
@@ -583,3 +586,55 @@ def test_a_filter_on_an_unknown_field_is_422(agent: httpx.Client) -> None:
     response = agent.get("/tickets", params={"cf_nope": "x"})
     assert response.status_code == 422
     assert error_fields(response) == ["cf_nope"]
+
+
+# --- MCP ---------------------------------------------------------------------------------------
+
+
+def test_mcp_creates_and_changes_a_ticket_with_custom_values(
+    admin: httpx.Client, api_server: ApiServer, api_keys: dict[str, str]
+) -> None:
+    field, category = scoped_field(admin, field_type="integer", required_to_resolve=True)
+    created = ok(
+        mcp_call(
+            api_server,
+            api_keys["agent"],
+            "create_ticket",
+            title="Through MCP",
+            description="d",
+            category_id=category,
+            custom_fields={field["key"]: 1},
+        )
+    )
+    assert created["custom_fields"] == {field["key"]: 1}
+    changed = ok(
+        mcp_call(
+            api_server,
+            api_keys["agent"],
+            "set_custom_fields",
+            ticket=created["id"],
+            custom_fields={field["key"]: 2},
+        )
+    )
+    assert (changed["custom_fields"], changed["version"]) == ({field["key"]: 2}, 2)
+
+
+def test_mcp_refuses_closing_without_a_value_required_to_resolve(
+    admin: httpx.Client, agent: httpx.Client, api_server: ApiServer, api_keys: dict[str, str]
+) -> None:
+    field, category = scoped_field(admin, required_to_resolve=True)
+    ticket = new_ticket(agent, category_id=category)
+    result = mcp_call(
+        api_server, api_keys["agent"], "change_status", ticket=ticket["id"], status_id=RESOLVED
+    )
+    assert f"custom_fields.{field['key']}" in error_text(result)
+
+
+def test_mcp_lists_to_a_customer_only_the_fields_visible_to_customers(
+    admin: httpx.Client, api_server: ApiServer, api_keys: dict[str, str]
+) -> None:
+    shown = new_field(admin, customer_visible=True)
+    hidden = new_field(admin)
+    keys = {f["key"] for f in ok(mcp_call(api_server, api_keys["customer"], "list_custom_fields"))}
+    assert shown["key"] in keys
+    assert hidden["key"] not in keys

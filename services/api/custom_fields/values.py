@@ -220,7 +220,7 @@ def value_filters(
     filters: list[ValueFilter] = []
     for name, raw in params.items():
         if not name.startswith(FILTER_PREFIX):
-            continue
+            raise InvalidInput(f"a custom field filter is named {FILTER_PREFIX}<key>", field=name)
         key, suffix = name.removeprefix(FILTER_PREFIX), ""
         for ending in ("__gte", "__lte"):
             if key.endswith(ending):
