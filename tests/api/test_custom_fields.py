@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -11,7 +14,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from services.api.tickets import service as tickets
+from services.api.tickets.schemas import TicketCreate, TicketFilters
 from shared.models import CustomField, OutboxEvent, Ticket, TicketHistory, ticket_custom_values
+from shared.reference_cache import reference_cache
+from shared.unit_of_work import transaction
 from tests.api.test_mcp import call as mcp_call
 from tests.api.test_mcp import error_text, ok
 from tests.helpers import new_ticket, problem_of
@@ -638,3 +645,60 @@ def test_mcp_lists_to_a_customer_only_the_fields_visible_to_customers(
     keys = {f["key"] for f in ok(mcp_call(api_server, api_keys["customer"], "list_custom_fields"))}
     assert shown["key"] in keys
     assert hidden["key"] not in keys
+
+
+# --- cost on the hot path -----------------------------------------------------------------------
+
+
+@contextmanager
+def statements_run(session: Session) -> Iterator[list[str]]:
+    """Every SQL statement SQLite runs on the session's connection meanwhile (the prepared
+    statements of the hot path bypass SQLAlchemy's events, not the driver's trace)."""
+    connection = session.connection().connection.driver_connection
+    if not isinstance(connection, sqlite3.Connection):
+        pytest.skip("counts statements through SQLite's trace callback")
+    seen: list[str] = []
+    connection.set_trace_callback(seen.append)
+    try:
+        yield seen
+    finally:
+        connection.set_trace_callback(None)
+
+
+def _touching_values(statements: list[str]) -> list[str]:
+    return [sql for sql in statements if "ticket_custom_values" in sql]
+
+
+def test_creating_and_reading_a_ticket_without_values_runs_no_statement_for_them(
+    admin: httpx.Client,
+) -> None:
+    new_field(admin)  # fields exist, this ticket holds none of their values
+    with transaction() as session:
+        actor = reference_cache.user(session, user_id=4)
+        assert actor is not None
+        request = TicketCreate(title="cost", description="d", category_id=1)
+        with statements_run(session) as creating:
+            view = tickets.create_ticket(session, actor=actor, request=request)
+        with statements_run(session) as reading:
+            tickets.read_ticket(session, viewer=actor, ref=str(view.id))
+    assert _touching_values(creating) == []
+    # The values ride on the one statement that reads the ticket's row.
+    assert len(reading) == 1
+    assert len(_touching_values(reading)) == 1
+
+
+def test_a_page_of_tickets_reads_their_values_in_one_statement(
+    admin: httpx.Client, agent: httpx.Client
+) -> None:
+    field, category = scoped_field(admin)
+    for n in range(3):
+        new_ticket(agent, category_id=category, custom_fields={field["key"]: f"v{n}"})
+    with transaction() as session:
+        actor = reference_cache.user(session, user_id=4)
+        assert actor is not None
+        filters = TicketFilters(category_id=category)
+        with statements_run(session) as listing:
+            items, total = tickets.list_tickets(session, viewer=actor, filters=filters)
+    assert total == 3
+    assert sorted(item.custom_fields[field["key"]] for item in items) == ["v0", "v1", "v2"]
+    assert len(_touching_values(listing)) == 1
