@@ -14,10 +14,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from services.api.stats.schemas import StatsOut
 from services.api.tickets import service as tickets
 from services.api.tickets.schemas import TicketCreate, TicketFilters
+from shared.clock import utcnow
 from shared.models import CustomField, OutboxEvent, Ticket, TicketHistory, ticket_custom_values
 from shared.reference_cache import reference_cache
+from shared.stats import compute_snapshot
 from shared.unit_of_work import transaction
 from tests.api.test_mcp import call as mcp_call
 from tests.api.test_mcp import error_text, ok
@@ -702,3 +705,19 @@ def test_a_page_of_tickets_reads_their_values_in_one_statement(
     assert total == 3
     assert sorted(item.custom_fields[field["key"]] for item in items) == ["v0", "v1", "v2"]
     assert len(_touching_values(listing)) == 1
+
+
+# --- statistics --------------------------------------------------------------------------------
+
+
+def test_statistics_break_dropdown_fields_down_by_option(
+    admin: httpx.Client, agent: httpx.Client
+) -> None:
+    field, category = scoped_field(admin, field_type="dropdown", options=["S", "M", "L"])
+    for size in ("S", "L", "L"):
+        new_ticket(agent, category_id=category, custom_fields={field["key"]: size})
+    with transaction(write=False) as session:
+        snapshot = StatsOut.model_validate(compute_snapshot(session, now=utcnow()))
+    (breakdown,) = [b for b in snapshot.by_custom_field if b.key == field["key"]]
+    assert [(o.option, o.count) for o in breakdown.options] == [("S", 1), ("M", 0), ("L", 2)]
+    assert breakdown.unset == snapshot.tickets.total - 3
