@@ -20,6 +20,7 @@ from services.api.tickets.schemas import TicketCreate, TicketFilters
 from shared.clock import utcnow
 from shared.models import CustomField, OutboxEvent, Ticket, TicketHistory, ticket_custom_values
 from shared.reference_cache import reference_cache
+from shared.search_index import index_ticket
 from shared.stats import compute_snapshot
 from shared.unit_of_work import transaction
 from tests.api.test_mcp import call as mcp_call
@@ -721,3 +722,35 @@ def test_statistics_break_dropdown_fields_down_by_option(
     (breakdown,) = [b for b in snapshot.by_custom_field if b.key == field["key"]]
     assert [(o.option, o.count) for o in breakdown.options] == [("S", 1), ("M", 0), ("L", 2)]
     assert breakdown.unset == snapshot.tickets.total - 3
+
+
+# --- search ------------------------------------------------------------------------------------
+
+
+def _search_ids(client: httpx.Client, query: str) -> list[int]:
+    response = client.get("/search", params={"query": query})
+    assert response.status_code == 200, response.text
+    return [hit["ticket"]["id"] for hit in response.json()["items"]]
+
+
+def test_search_finds_a_ticket_by_a_customer_visible_text_value(
+    admin: httpx.Client, agent: httpx.Client, customer: httpx.Client, db: Session
+) -> None:
+    field, category = scoped_field(admin, customer_visible=True)
+    word = f"zq{uuid.uuid4().hex[:10]}"
+    ticket = new_ticket(
+        agent, category_id=category, user_id=1, custom_fields={field["key"]: f"serial {word}"}
+    )
+    index_ticket(db, ticket_id=ticket["id"])
+    assert _search_ids(agent, word) == [ticket["id"]]
+    assert _search_ids(customer, word) == [ticket["id"]]
+
+
+def test_search_never_matches_a_staff_only_value(
+    admin: httpx.Client, agent: httpx.Client, customer: httpx.Client, db: Session
+) -> None:
+    field, category = scoped_field(admin)
+    word = f"zq{uuid.uuid4().hex[:10]}"
+    ticket = new_ticket(agent, category_id=category, user_id=1, custom_fields={field["key"]: word})
+    index_ticket(db, ticket_id=ticket["id"])
+    assert _search_ids(customer, word) == []

@@ -1,5 +1,9 @@
 """custom fields: the fields admins define (custom_fields) and their values on tickets
-(ticket_custom_values, the value as JSON beside typed columns indexed for filters)
+(ticket_custom_values, the value as JSON beside typed columns indexed for filters), and a
+custom_fields column in the ticket search index (their customer-visible text values)
+
+FTS5 tables take no new column: SQLite's index is copied into a new table (no ticket holds a
+custom value yet, so the new column starts empty everywhere).
 
 Revision ID: 5c3f9a1d2e7b
 Revises: 1bd214fe4ccf
@@ -67,9 +71,45 @@ def upgrade() -> None:
             ["field_id", column],
             unique=False,
         )
+    _add_search_column()
+
+
+_FTS5_TOKENIZE = "tokenize = 'porter unicode61 remove_diacritics 2'"
+
+
+def _copy_sqlite_index(columns: list[str], *, copied: list[str]) -> None:
+    """Make ticket_search anew with `columns`, keeping the `copied` ones' text."""
+    op.execute("ALTER TABLE ticket_search RENAME TO ticket_search_previous")
+    op.execute(
+        f"CREATE VIRTUAL TABLE ticket_search USING fts5({', '.join(columns)}, {_FTS5_TOKENIZE})"
+    )
+    values = [name if name in copied else "''" for name in columns]
+    op.execute(
+        f"INSERT INTO ticket_search (rowid, {', '.join(columns)}) "
+        f"SELECT rowid, {', '.join(values)} FROM ticket_search_previous"
+    )
+    op.execute("DROP TABLE ticket_search_previous")
+
+
+_INDEX_COLUMNS = ["title", "description", "comments", "tags"]
+
+
+def _add_search_column() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        _copy_sqlite_index([*_INDEX_COLUMNS, "custom_fields"], copied=_INDEX_COLUMNS)
+    else:
+        op.execute("ALTER TABLE ticket_search ADD COLUMN custom_fields text NOT NULL DEFAULT ''")
+
+
+def _drop_search_column() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        _copy_sqlite_index(_INDEX_COLUMNS, copied=_INDEX_COLUMNS)
+    else:
+        op.execute("ALTER TABLE ticket_search DROP COLUMN custom_fields")
 
 
 def downgrade() -> None:
+    _drop_search_column()
     for name in ("text", "number", "date"):
         op.drop_index(f"ix_ticket_custom_values_field_{name}", table_name="ticket_custom_values")
     op.drop_table("ticket_custom_values")
