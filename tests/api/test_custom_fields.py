@@ -206,6 +206,29 @@ def test_removing_an_option_with_migrate_options_moves_the_tickets_values(
     }
 
 
+def test_values_moved_to_another_option_are_recorded_as_changes_of_the_ticket(
+    admin: httpx.Client, agent: httpx.Client, db: Session
+) -> None:
+    field, category = scoped_field(admin, field_type="dropdown", options=["old", "new"])
+    ticket = new_ticket(agent, category_id=category, custom_fields={field["key"]: "old"})
+    admin.patch(
+        f"/custom-fields/{field['id']}",
+        json={"options": ["new"], "migrate_options": {"old": "new"}},
+    )
+    name = f"custom_fields.{field['key']}"
+    assert agent.get(f"/tickets/{ticket['id']}").json()["version"] == 2
+    last = history(db, ticket["id"])[-1]
+    assert (last.field, last.old_value, last.new_value, last.is_internal) == (
+        name,
+        "old",
+        "new",
+        True,
+    )
+    updated = [e for e in outbox(db, ticket["id"]) if e["type"] == "ticket.updated"]
+    assert updated[-1]["data"]["changes"] == {name: {"from": "old", "to": "new"}}
+    assert updated[-1]["data"]["ticket"]["custom_fields"] == {field["key"]: "new"}
+
+
 def test_migrating_to_an_option_that_is_not_kept_is_422(admin: httpx.Client) -> None:
     field = new_field(admin, field_type="dropdown", options=["a", "b"])
     response = admin.patch(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.orm.util import identity_key
 
 from shared.custom_values import stored_columns
@@ -79,3 +81,16 @@ def replace_value(
         .where(_VALUES.ticket_id == ticket_id, _VALUES.field_id == field.id)
         .values(**stored_columns(field, value))
     )
+
+
+def touch_ticket(session: Session, *, ticket_id: int, version: int, at: datetime) -> None:
+    """A new version of the ticket (its value changed), if it is still at `version`
+    (StaleDataError otherwise: a 412)."""
+    result = session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket_id, Ticket.version == version)
+        .values(version=version + 1, updated_at=at)
+        .execution_options(synchronize_session="fetch")
+    )
+    if getattr(result, "rowcount", 1) != 1:
+        raise StaleDataError(f"ticket {ticket_id} is no longer at version {version}")

@@ -10,9 +10,13 @@ from sqlalchemy.orm import Session
 
 from services.api.custom_fields import repository
 from services.api.custom_fields.schemas import CustomFieldCreate, CustomFieldUpdate
+from services.api.custom_fields.values import input_name
+from shared.clock import utcnow
 from shared.errors import Conflict, Forbidden, InvalidInput, InvalidReference, NotFound
 from shared.models import Category, CustomField, CustomFieldType, Role, User
 from shared.reference_cache import reference_cache
+from shared.ticket_changes import FieldChange, field_change_events, record_ticket_change
+from shared.ticket_rows import staff_views
 
 _CHOICE_TYPES = frozenset({CustomFieldType.DROPDOWN, CustomFieldType.MULTI_SELECT})
 
@@ -77,9 +81,10 @@ def _migrate_options(
     *,
     options: list[str],
     migrations: dict[str, str],
-) -> None:
+) -> dict[int, tuple[Any, Any]]:
     """Move the values of removed options to the options `migrations` names, refusing to
-    drop an option some ticket still holds."""
+    drop an option some ticket still holds; returns each moved value, by ticket, before and
+    after."""
     removed = [option for option in field.options if option not in options]
     for source, target in migrations.items():
         if source not in removed:
@@ -89,7 +94,7 @@ def _migrate_options(
         if target not in options:
             raise InvalidInput(f"{target!r} is not one of the new options", field="migrate_options")
     if not removed:
-        return
+        return {}
     stored = repository.stored_values(session, field_id=field.id)
     in_use = {
         option: sum(
@@ -107,6 +112,7 @@ def _migrate_options(
                 field="options",
             )
     record = reference_cache.reference(session).custom_fields[field.id]
+    moved_values: dict[int, tuple[Any, Any]] = {}
     for ticket_id, value in stored:
         held = value if isinstance(value, list) else [value]
         if not any(option in migrations for option in held):
@@ -116,6 +122,33 @@ def _migrate_options(
         if record.field_type is CustomFieldType.DROPDOWN:
             new_value = new_value[0]
         repository.replace_value(session, field=record, ticket_id=ticket_id, value=new_value)
+        moved_values[ticket_id] = (value, new_value)
+    return moved_values
+
+
+def _record_moved_values(
+    session: Session, *, actor: User, field: CustomField, moved: dict[int, tuple[Any, Any]]
+) -> None:
+    """Each ticket whose value moved to another option changes like any update: a new
+    version, a history row and a ticket.updated event, through the one writer."""
+    if not moved:
+        return
+    now = utcnow()
+    before = staff_views(session, ticket_ids=list(moved))
+    for ticket_id, view in before.items():
+        repository.touch_ticket(session, ticket_id=ticket_id, version=view.version, at=now)
+    name = input_name(field.key)
+    for ticket_id, view in staff_views(session, ticket_ids=list(moved)).items():
+        old, new = moved[ticket_id]
+        change = FieldChange(name, old, new)
+        record_ticket_change(
+            session,
+            ticket_id=ticket_id,
+            actor_id=actor.id,
+            at=now,
+            history=[change.history_entry(internal=not field.customer_visible)],
+            events=field_change_events(view, [change], actor=actor, resolved=False),
+        )
 
 
 def update_field(
@@ -146,11 +179,15 @@ def update_field(
     if "category_ids" in changes:
         _ensure_categories_exist(session, changes["category_ids"])
         changes["category_ids"] = sorted(set(changes["category_ids"]))
-    if "options" in changes or migrations:
+    moved = (
         _migrate_options(session, field, options=merged["options"], migrations=migrations)
+        if "options" in changes or migrations
+        else {}
+    )
     for name, value in changes.items():
         setattr(field, name, value)
     session.flush()
+    _record_moved_values(session, actor=actor, field=field, moved=moved)
     return field
 
 
