@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import event, select, update
@@ -25,6 +26,8 @@ from shared.models import (
     ApiKey,
     BusinessCalendar,
     Category,
+    CustomField,
+    CustomFieldType,
     PriorityLevel,
     ReferenceVersion,
     Role,
@@ -33,7 +36,7 @@ from shared.models import (
 )
 from shared.sla import BusinessHours, business_hours
 
-_TRACKED = (ApiKey, BusinessCalendar, Category, PriorityLevel, Status, User)
+_TRACKED = (ApiKey, BusinessCalendar, Category, CustomField, PriorityLevel, Status, User)
 _VERSION_SQL = "SELECT version FROM reference_version WHERE id = 1"
 _VERSION_SEEN = "reference_version"
 
@@ -90,6 +93,40 @@ class StatusRecord:
 
 
 @dataclass(frozen=True)
+class CustomFieldRecord:
+    id: int
+    key: str
+    label: str
+    field_type: CustomFieldType
+    options: tuple[str, ...]
+    category_ids: frozenset[int]  # empty: every category
+    required_on_create: bool
+    required_to_resolve: bool
+    customer_visible: bool
+    customer_editable: bool
+    active: bool
+
+    def applies_to(self, category_id: int) -> bool:
+        return not self.category_ids or category_id in self.category_ids
+
+
+def _custom_field_record(field: CustomField) -> CustomFieldRecord:
+    return CustomFieldRecord(
+        id=field.id,
+        key=field.key,
+        label=field.label,
+        field_type=field.field_type,
+        options=tuple(field.options),
+        category_ids=frozenset(field.category_ids),
+        required_on_create=field.required_on_create,
+        required_to_resolve=field.required_to_resolve,
+        customer_visible=field.customer_visible,
+        customer_editable=field.customer_editable,
+        active=field.active,
+    )
+
+
+@dataclass(frozen=True)
 class ReferenceData:
     """Categories, priorities, statuses and business calendars by id, with the defaults
     derived from them."""
@@ -98,6 +135,13 @@ class ReferenceData:
     priorities: dict[int, PriorityRecord]
     statuses: dict[int, StatusRecord]
     calendars: dict[int, BusinessHours]
+    # Every custom field, archived ones too (their stored values are decoded, never shown).
+    custom_fields: dict[int, CustomFieldRecord]
+
+    @cached_property
+    def active_custom_fields(self) -> dict[str, CustomFieldRecord]:
+        """The fields tickets have now, by key."""
+        return {field.key: field for field in self.custom_fields.values() if field.active}
 
     def calendar_for(self, *, category_id: int, priority_id: int) -> BusinessHours | None:
         """The category's calendar wins over the priority's; none means round the clock."""
@@ -250,6 +294,10 @@ class ReferenceCache:
                 calendars={
                     calendar.id: business_hours(calendar)
                     for calendar in session.scalars(select(BusinessCalendar))
+                },
+                custom_fields={
+                    field.id: _custom_field_record(field)
+                    for field in session.scalars(select(CustomField).order_by(CustomField.id))
                 },
                 statuses={
                     row.id: StatusRecord(*row)

@@ -12,12 +12,15 @@ from sqlalchemy.orm import Session
 from shared.events import rfc3339
 from shared.models import (
     Category,
+    CustomField,
+    CustomFieldType,
     PriorityLevel,
     Role,
     StatsSnapshot,
     Status,
     Ticket,
     User,
+    ticket_custom_values,
 )
 from shared.routing_stats import bot_figures
 
@@ -55,6 +58,43 @@ def _daily(session: Session, column: Any, since: datetime) -> dict[str, int]:
     day = func.date(column)
     rows = session.execute(select(day, func.count()).where(column >= since).group_by(day)).all()
     return {str(d): n for d, n in rows}
+
+
+def _dropdown_breakdowns(session: Session, *, total: int) -> list[dict[str, Any]]:
+    """Per active dropdown field, how many tickets hold each option (and none)."""
+    fields = list(
+        session.scalars(
+            select(CustomField)
+            .where(CustomField.active, CustomField.field_type == CustomFieldType.DROPDOWN)
+            .order_by(CustomField.key)
+        )
+    )
+    if not fields:
+        return []
+    values = ticket_custom_values.c
+    counted = (
+        select(values.field_id, values.text_value, func.count())
+        .where(values.field_id.in_([field.id for field in fields]))
+        .group_by(values.field_id, values.text_value)
+    )
+    counts = {(field_id, option): n for field_id, option, n in session.execute(counted)}
+    breakdowns = []
+    for field in fields:
+        options = [
+            {"option": option, "count": counts.get((field.id, option), 0)}
+            for option in field.options
+        ]
+        held = sum(n for (field_id, _option), n in counts.items() if field_id == field.id)
+        breakdowns.append(
+            {
+                "id": field.id,
+                "key": field.key,
+                "label": field.label,
+                "options": options,
+                "unset": total - held,
+            }
+        )
+    return breakdowns
 
 
 def compute_snapshot(session: Session, *, now: datetime) -> dict[str, Any]:
@@ -150,6 +190,7 @@ def compute_snapshot(session: Session, *, now: datetime) -> dict[str, Any]:
             for user in staff
         ],
         "bots": bot_figures(session),
+        "by_custom_field": _dropdown_breakdowns(session, total=total),
     }
 
 

@@ -8,16 +8,22 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam, func, select, true
 from sqlalchemy.orm import Session
 
+from shared.custom_values import parse_values
 from shared.models import Tag, Ticket, TicketComment, ticket_tags
+from shared.models.ticket import custom_values_of
 from shared.prepared import Prepared
 from shared.reference_cache import UserRecord, reference_cache
 from shared.ticket_view import TicketRow, TicketView, comment_counts, row_view
 
 # In the dataclass's field order, so a row builds a TicketRow by position (no dict per row).
 _ROW_COLUMNS = [
-    Ticket.__table__.c[name] for name in TicketRow.__dataclass_fields__ if name != "tags"
+    Ticket.__table__.c[name]
+    for name in TicketRow.__dataclass_fields__
+    if name not in ("tags", "custom_values")
 ]
 _TAG_NAMES_AT = len(_ROW_COLUMNS)
+_CUSTOM_VALUES_AT = _TAG_NAMES_AT + 1
+_COMMENTS_AT = _TAG_NAMES_AT + 2
 # Tag names cannot hold a comma (the API splits "a,b"), so it separates them here.
 _TAG_NAMES = (
     select(func.aggregate_strings(Tag.name, ","))
@@ -25,12 +31,18 @@ _TAG_NAMES = (
     .where(ticket_tags.c.ticket_id == Ticket.id)
     .scalar_subquery()
 )
+# A ticket's custom values ride on its row: a ticket without any costs no statement, a page
+# of tickets none per ticket.
+_CUSTOM_VALUES = custom_values_of(Ticket.id)
 
 
 def _row_query(*, comments: ColumnElement[bool]) -> Select[Any]:
     counted = select(func.count()).where(TicketComment.ticket_id == Ticket.id, comments)
     return select(
-        *_ROW_COLUMNS, _TAG_NAMES.label("tag_names"), counted.scalar_subquery().label("comments")
+        *_ROW_COLUMNS,
+        _TAG_NAMES.label("tag_names"),
+        _CUSTOM_VALUES.label("custom_values"),
+        counted.scalar_subquery().label("comments"),
     )
 
 
@@ -43,14 +55,16 @@ _PUBLIC = _row_query(comments=TicketComment.is_internal.is_(False))
 _ROWS_WITH_INTERNAL, _ROWS_PUBLIC = _WITH_INTERNAL.where(_SOME), _PUBLIC.where(_SOME)
 _ROW_WITH_INTERNAL = Prepared(_WITH_INTERNAL.where(_ONE))
 _ROW_PUBLIC = Prepared(_PUBLIC.where(_ONE))
-_ROW_ALONE = select(*_ROW_COLUMNS, _TAG_NAMES.label("tag_names")).where(_ONE)
+_ROW_ALONE = select(
+    *_ROW_COLUMNS, _TAG_NAMES.label("tag_names"), _CUSTOM_VALUES.label("custom_values")
+).where(_ONE)
 _ROW, _ROW_FOR_UPDATE = Prepared(_ROW_ALONE), Prepared(_ROW_ALONE.with_for_update())
 
 
 def _as_row(found: Any) -> TicketRow:
     names = found[_TAG_NAMES_AT]
     tags = sorted(names.split(",")) if names else []
-    return TicketRow(*[*found[:_TAG_NAMES_AT], tags])
+    return TicketRow(*[*found[:_TAG_NAMES_AT], tags, parse_values(found[_CUSTOM_VALUES_AT])])
 
 
 def ticket_row(session: Session, *, ticket_id: int, lock: bool = False) -> TicketRow | None:
@@ -79,7 +93,7 @@ def ticket_row_with_comment_count(
     one SELECT: the read path of a single ticket."""
     query = _ROW_WITH_INTERNAL if include_internal else _ROW_PUBLIC
     found = query.run(session, {"ticket_id": ticket_id})
-    return (_as_row(found[0]), int(found[0][_TAG_NAMES_AT + 1])) if found else None
+    return (_as_row(found[0]), int(found[0][_COMMENTS_AT])) if found else None
 
 
 def row_view_for(
@@ -90,10 +104,12 @@ def row_view_for(
     if comment_count is None:
         counts = comment_counts(session, ticket_ids=[row.id], include_internal=staff)
         comment_count = counts.get(row.id, 0)
-    return row_views(session, {row.id: (row, comment_count)})[row.id]
+    return row_views(session, {row.id: (row, comment_count)}, staff=staff)[row.id]
 
 
-def row_views(session: Session, rows: dict[int, tuple[TicketRow, int]]) -> dict[int, TicketView]:
+def row_views(
+    session: Session, rows: dict[int, tuple[TicketRow, int]], *, staff: bool
+) -> dict[int, TicketView]:
     """Views of rows read with their comment counts: the reference data and each person
     looked up once for the lot, not once per row."""
     reference = reference_cache.reference(session)
@@ -108,6 +124,7 @@ def row_views(session: Session, rows: dict[int, tuple[TicketRow, int]]) -> dict[
         ticket_id: row_view(
             row,
             reference=reference,
+            staff=staff,
             requester=people[row.requester_id],
             assignee=people[row.assignee_id] if row.assignee_id is not None else None,
             comment_count=count,
@@ -118,4 +135,5 @@ def row_views(session: Session, rows: dict[int, tuple[TicketRow, int]]) -> dict[
 
 def staff_views(session: Session, *, ticket_ids: list[int]) -> dict[int, TicketView]:
     """Tickets by id as staff see them, as events carry them: one SELECT for all."""
-    return row_views(session, ticket_rows(session, ticket_ids=ticket_ids, include_internal=True))
+    rows = ticket_rows(session, ticket_ids=ticket_ids, include_internal=True)
+    return row_views(session, rows, staff=True)

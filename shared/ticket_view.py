@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
+from shared.custom_values import parse_values, shown_values
 from shared.models import Role, SlaStatus, Ticket, TicketComment, User, ticket_number
 from shared.reference_cache import (
     CategoryRecord,
@@ -19,6 +21,7 @@ from shared.reference_cache import (
     ReferenceData,
     StatusRecord,
     UserRecord,
+    reference_cache,
 )
 from shared.sla import status as sla_status_at
 from shared.sla_timers import clock_of
@@ -79,6 +82,9 @@ class TicketView(BaseModel):
     resolution_due_at: datetime | None
     sla_status: SlaStatus
     sla_breached_at: datetime | None
+    custom_fields: dict[str, Any] = Field(
+        description="Custom field values by key (customers see the customer-visible ones)."
+    )
     version: int
 
 
@@ -91,7 +97,7 @@ def user_ref(user: User) -> UserRef:
     return UserRef(id=user.id, name=user.name, email=user.email, role=user.role)
 
 
-def ticket_view(ticket: Ticket, *, comment_count: int) -> TicketView:
+def ticket_view(ticket: Ticket, *, comment_count: int, custom_fields: dict[str, Any]) -> TicketView:
     return TicketView(
         id=ticket.id,
         number=ticket.number,
@@ -123,6 +129,7 @@ def ticket_view(ticket: Ticket, *, comment_count: int) -> TicketView:
         resolution_due_at=ticket.resolution_due_at,
         sla_status=live_sla_status(ticket),
         sla_breached_at=ticket.sla_breached_at,
+        custom_fields=custom_fields,
         version=ticket.version,
     )
 
@@ -150,12 +157,14 @@ class TicketRow:
     sla_breached_at: datetime | None
     version: int
     tags: list[str]
+    custom_values: dict[int, Any]  # by field id, every stored value
 
 
 def row_view(
     row: TicketRow,
     *,
     reference: ReferenceData,
+    staff: bool,
     requester: UserRecord,
     assignee: UserRecord | None,
     comment_count: int,
@@ -184,6 +193,7 @@ def row_view(
         resolution_due_at=row.resolution_due_at,
         sla_status=sla_status_at(clock, now=utcnow()),
         sla_breached_at=row.sla_breached_at,
+        custom_fields=shown_values(row.custom_values, reference=reference, staff=staff),
         version=row.version,
     )
 
@@ -224,9 +234,11 @@ def new_ticket_view(
     priority: PriorityRecord,
     status: StatusRecord,
     tags: list[str],
+    custom_fields: dict[str, Any],
     at: datetime,
 ) -> TicketView:
-    """A ticket just inserted, from what was written (no query): no comments, no SLA yet."""
+    """A ticket just inserted, from what was written (no query): no comments, no SLA yet;
+    `custom_fields` as staff see them."""
     return TicketView(
         id=ticket_id,
         number=ticket_number(ticket_id),
@@ -248,6 +260,7 @@ def new_ticket_view(
         resolution_due_at=None,
         sla_status=SlaStatus.PENDING,
         sla_breached_at=None,
+        custom_fields=custom_fields,
         version=1,
     )
 
@@ -273,4 +286,17 @@ def staff_view(session: Session, ticket: Ticket, *, comment_count: int | None = 
     if comment_count is None:
         counts = comment_counts(session, ticket_ids=[ticket.id], include_internal=True)
         comment_count = counts.get(ticket.id, 0)
-    return ticket_view(ticket, comment_count=comment_count)
+    return ticket_view(
+        ticket,
+        comment_count=comment_count,
+        custom_fields=orm_custom_fields(session, ticket, staff=True),
+    )
+
+
+def orm_custom_fields(session: Session, ticket: Ticket, *, staff: bool) -> dict[str, Any]:
+    """The custom values of an ORM-loaded ticket as staff (`staff`) or its requester see them."""
+    return shown_values(
+        parse_values(ticket.custom_values_text),
+        reference=reference_cache.reference(session),
+        staff=staff,
+    )

@@ -13,6 +13,7 @@ from services.api.articles.router import router as articles_router
 from services.api.articles.router import ticket_router as ticket_articles_router
 from services.api.comments.router import router as comments_router
 from services.api.cors import ListedOriginsCORS
+from services.api.custom_fields.router import router as custom_fields_router
 from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
 from services.api.mcp.server import create_mcp_endpoint
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         users_router,
         api_keys_router,
         reference_router,
+        custom_fields_router,
         routing_router,
         webhooks_router,
     ):

@@ -3,6 +3,7 @@
 from shared.models.article import Article, TicketArticle, article_tags
 from shared.models.base import Base
 from shared.models.comment import TicketComment
+from shared.models.custom_field import CustomField, CustomFieldType, ticket_custom_values
 from shared.models.history import TicketHistory
 from shared.models.idempotency import IdempotencyKey
 from shared.models.outbox import OutboxEvent
@@ -42,6 +43,8 @@ __all__ = [
     "Base",
     "BusinessCalendar",
     "Category",
+    "CustomField",
+    "CustomFieldType",
     "DeliveryStatus",
     "IdempotencyKey",
     "NotifiedEvent",
@@ -66,6 +69,7 @@ __all__ = [
     "WebhookEndpoint",
     "article_tags",
     "parse_ticket_ref",
+    "ticket_custom_values",
     "ticket_number",
     "ticket_tags",
 ]

@@ -4,11 +4,26 @@ import re
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Enum, ForeignKey, Index, Integer, String, Table, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    Column,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    cast,
+    func,
+    select,
+)
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
+from sqlalchemy.sql._typing import _ColumnExpressionArgument
+from sqlalchemy.sql.elements import ColumnElement
 
 from shared.clock import utcnow
 from shared.models.base import Base
+from shared.models.custom_field import ticket_custom_values
 from shared.models.reference import Category, PriorityLevel, Status
 from shared.models.user import User
 
@@ -21,6 +36,22 @@ MAX_TICKET_ID = 2_147_483_647
 def ticket_number(ticket_id: int) -> str:
     """The public number: TKT-001, TKT-002, …, TKT-1000."""
     return f"TKT-{ticket_id:03d}"
+
+
+# A ticket's custom values in one text, read with its row (no statement of their own):
+# "<field id>:<JSON value>" per value, one a line (JSON text holds no raw line break).
+CUSTOM_VALUE_SEPARATOR = "\n"
+
+
+def custom_values_of(ticket_id: _ColumnExpressionArgument[int]) -> ColumnElement[str | None]:
+    """The scalar subquery of the custom values of the ticket `ticket_id` names."""
+    values = ticket_custom_values.c
+    entry = cast(values.field_id, String) + ":" + values.value
+    return (
+        select(func.aggregate_strings(entry, CUSTOM_VALUE_SEPARATOR))
+        .where(values.ticket_id == ticket_id)
+        .scalar_subquery()
+    )
 
 
 def parse_ticket_ref(ref: str) -> int | None:
@@ -90,6 +121,7 @@ class Ticket(Base):
     )
     sla_breached_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=1)
+    custom_values_text: Mapped[str | None] = column_property(custom_values_of(id))
 
     requester: Mapped[User] = relationship(foreign_keys=[requester_id], lazy="joined")
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="joined")

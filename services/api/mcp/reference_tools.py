@@ -11,10 +11,12 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from services.api.custom_fields import service as custom_fields
+from services.api.custom_fields.schemas import CustomFieldOut
 from services.api.mcp.calls import add_tool, call_as_caller, read_shared_data
 from services.api.reference import service as reference
 from services.api.reference.schemas import CategoryOut, PriorityOut, StatusOut
-from shared.models import Category, PriorityLevel, Status
+from shared.models import Category, PriorityLevel, Status, User
 
 _READ = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
 
@@ -49,6 +51,18 @@ async def list_statuses(ctx: Context) -> list[StatusOut]:
     return await call_as_caller(ctx, lambda session, _caller: _statuses(session), write=False)
 
 
+def _custom_fields(session: Session, caller: User) -> list[CustomFieldOut]:
+    rows = custom_fields.list_fields(session, viewer=caller)
+    return [CustomFieldOut.model_validate(row) for row in rows if row.active]
+
+
+async def list_custom_fields(ctx: Context) -> list[CustomFieldOut]:
+    """The custom fields tickets have (customers: those visible to them): key, type, options,
+    the categories they apply to (empty: all) and whether they are required at creation or to
+    resolve. Set values by key in `custom_fields`."""
+    return await call_as_caller(ctx, _custom_fields, write=False)
+
+
 def _as_json(rows: Sequence[BaseModel]) -> str:
     return json.dumps([row.model_dump(mode="json") for row in rows])
 
@@ -72,6 +86,7 @@ def register(server: MCPServer) -> None:
     add_tool(server, list_categories, annotations=_READ)
     add_tool(server, list_priorities, annotations=_READ)
     add_tool(server, list_statuses, annotations=_READ)
+    add_tool(server, list_custom_fields, annotations=_READ)
     resources = (
         ("ticketing://categories", "categories", categories_resource),
         ("ticketing://priorities", "priorities", priorities_resource),

@@ -63,6 +63,22 @@ CreatedBefore = Annotated[
 BreachedFilter = Annotated[
     bool | None, Field(description="true: only tickets whose SLA is breached; false: only others.")
 ]
+CustomValues = Annotated[
+    dict[str, Any] | None,
+    Field(
+        max_length=50,
+        description='Custom field values by key ({"order_id": "A-17"}, see list_custom_fields); '
+        "null for a key clears it.",
+    ),
+]
+CustomFilters = Annotated[
+    dict[str, str] | None,
+    Field(
+        max_length=20,
+        description='Custom field filters as GET /tickets takes them: {"cf_<key>": "value"} '
+        "(text, dropdown, checkbox), cf_<key>__gte / cf_<key>__lte (integer, decimal, date).",
+    ),
+]
 Limit = Annotated[int, Field(ge=1, le=200, description="Page size (1-200).")]
 Offset = Annotated[int, Field(ge=0, le=1_000_000_000, description="How many results to skip.")]
 
@@ -102,6 +118,7 @@ async def create_ticket(
         Id | None,
         Field(description="An agent or admin to assign at once (agents and admins only)."),
     ] = None,
+    custom_fields: CustomValues = None,
 ) -> TicketView:
     """Open a new ticket. Returns the ticket as `GET /tickets/{id}` does: number, status,
     priority, SLA due times and `version`."""
@@ -115,6 +132,7 @@ async def create_ticket(
             "tags": tags,
             "user_id": requester_id,
             "assigned_to": assignee_id,
+            "custom_fields": custom_fields,
         },
     )
 
@@ -163,6 +181,7 @@ async def list_tickets(
     sort: Annotated[
         TicketSort, Field(description="Order; a leading '-' means descending.")
     ] = TicketSort.CREATED_AT_DESC,
+    custom_field_filters: CustomFilters = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[TicketView]:
@@ -188,7 +207,9 @@ async def list_tickets(
     )
 
     def work(session: Session, caller: User) -> Page[TicketView]:
-        items, total = tickets.list_tickets(session, viewer=caller, filters=filters)
+        items, total = tickets.list_tickets(
+            session, viewer=caller, filters=filters, custom_filters=custom_field_filters
+        )
         return Page(items=items, total=total, limit=filters.limit, offset=filters.offset)
 
     return await call_as_caller(ctx, work, write=False)
@@ -290,11 +311,35 @@ async def change_status(
     ticket: TicketRef,
     status_id: Annotated[Id, Field(description="The new status's id (see list_statuses).")],
     expected_version: ExpectedVersion = None,
+    custom_fields: CustomValues = None,
 ) -> TicketView:
     """Move a ticket to another status (e.g. In Progress, Resolved). Closing statuses set the
-    resolution time; customers may only close their own ticket or re-open a closed one.
+    resolution time and need the custom fields required to resolve (send them in
+    `custom_fields`); customers may only close their own ticket or re-open a closed one.
     Returns the updated ticket."""
-    return await _update(ctx, ticket, {"status_id": status_id}, expected_version)
+    fields: dict[str, Any] = {"status_id": status_id}
+    if custom_fields:
+        fields["custom_fields"] = custom_fields
+    return await _update(ctx, ticket, fields, expected_version)
+
+
+async def set_custom_fields(
+    ctx: Context,
+    ticket: TicketRef,
+    custom_fields: Annotated[
+        dict[str, Any],
+        Field(
+            min_length=1,
+            max_length=50,
+            description='Values by key ({"order_id": "A-17"}); null clears a value.',
+        ),
+    ],
+    expected_version: ExpectedVersion = None,
+) -> TicketView:
+    """Set or clear custom field values of a ticket (see list_custom_fields for the keys,
+    types and options). Customers may set the fields marked customer_editable only.
+    Returns the updated ticket."""
+    return await _update(ctx, ticket, {"custom_fields": custom_fields}, expected_version)
 
 
 async def assign_ticket(
@@ -320,3 +365,4 @@ def register(server: MCPServer) -> None:
     add_tool(server, add_comment, annotations=_WRITE)
     add_tool(server, change_status, annotations=_IDEMPOTENT_WRITE)
     add_tool(server, assign_ticket, annotations=_IDEMPOTENT_WRITE)
+    add_tool(server, set_custom_fields, annotations=_IDEMPOTENT_WRITE)

@@ -1,5 +1,6 @@
 """Full-text search SQL, per engine: FTS5 with bm25 on SQLite, tsvector with ts_rank_cd on
-PostgreSQL. Both weigh title and tags most, then description, then comments."""
+PostgreSQL. Both weigh title and tags most, then description and custom field values, then
+comments."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ Hit = tuple[int, float, str, str]
 
 _FTS = table("ticket_search", column("rowid"))
 _FTS_NAME: ColumnElement[Any] = literal_column("ticket_search")
-# bm25 column weights: title, description, comments, tags. Lower is better.
-_FTS_RANK = func.bm25(_FTS_NAME, 10.0, 3.0, 1.0, 6.0)
+# bm25 column weights: title, description, comments, tags, custom fields. Lower is better.
+_FTS_RANK = func.bm25(_FTS_NAME, 10.0, 3.0, 1.0, 6.0, 3.0)
 # Matches between our markers, turned into <mark> tags once the text is escaped (highlights.py).
 _FTS_SNIPPET = func.snippet(_FTS_NAME, -1, MARK_START, MARK_END, "…", 16)
 _FTS_TITLE = func.highlight(_FTS_NAME, 0, MARK_START, MARK_END)
@@ -37,6 +38,7 @@ _TSV = table(
     column("title"),
     column("description"),
     column("comments"),
+    column("custom_fields"),
 )
 _TS_CONFIG: ColumnElement[Any] = literal_column("'english'::regconfig")
 _TS_MARKS = f"StartSel={MARK_START}, StopSel={MARK_END}"
@@ -112,7 +114,7 @@ def _postgres(
 ) -> tuple[list[Hit], int]:
     tsquery = func.to_tsquery(_TS_CONFIG, to_tsquery(terms))
     rank = func.ts_rank_cd(_TSV.c.document, tsquery)
-    text = func.concat_ws(" ", _TSV.c.description, _TSV.c.comments)
+    text = func.concat_ws(" ", _TSV.c.description, _TSV.c.comments, _TSV.c.custom_fields)
     snippet = func.ts_headline(_TS_CONFIG, text, tsquery, _TS_SNIPPET_OPTIONS)
     title = func.ts_headline(_TS_CONFIG, _TSV.c.title, tsquery, _TS_TITLE_OPTIONS)
 

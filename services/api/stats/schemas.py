@@ -63,6 +63,21 @@ class BotFigures(BaseModel):
     time_to_escalation: Durations
 
 
+class OptionCount(BaseModel):
+    option: str
+    count: int
+
+
+class CustomFieldBreakdown(BaseModel):
+    """A dropdown field's options with how many tickets hold each; `unset`: none."""
+
+    id: int
+    key: str
+    label: str
+    options: list[OptionCount]
+    unset: int
+
+
 class StatsOut(BaseModel):
     computed_at: datetime
     tickets: TicketTotals
@@ -78,6 +93,8 @@ class StatsOut(BaseModel):
     agent_load: list[AgentLoad]
     # None only in a snapshot stored before bots were counted (the next refresh fills it).
     bots: BotFigures | None = None
+    # Active dropdown fields (empty in a snapshot stored before they were counted).
+    by_custom_field: list[CustomFieldBreakdown] = []
 
 
 class DashboardOut(BaseModel):

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
+from services.api.custom_fields.values import FILTER_PREFIX
 from services.api.dependencies import ActingUser, CurrentUser, DbSession
 from services.api.idempotency import respond_once
 from services.api.responses import etag, json_response
@@ -20,11 +21,21 @@ TicketRef = Annotated[str, "a numeric id or a TKT- number"]
 
 @router.get("", response_model=Page[TicketView])
 async def list_tickets(
-    session: DbSession, viewer: CurrentUser, filters: Annotated[TicketFilters, Query()]
+    request: Request,
+    session: DbSession,
+    viewer: CurrentUser,
+    filters: Annotated[TicketFilters, Query()],
 ) -> Response:
-    """List the tickets the caller may see, filtered, sorted and paginated."""
+    """List the tickets the caller may see, filtered, sorted and paginated; `cf_<key>=value`
+    (text, dropdown, checkbox) and `cf_<key>__gte` / `__lte` (integer, decimal, date) filter
+    on custom fields."""
+    custom = {
+        name: value
+        for name, value in request.query_params.items()
+        if name.startswith(FILTER_PREFIX)
+    }
     items, total = await run_sync(
-        lambda: service.list_tickets(session, viewer=viewer, filters=filters)
+        lambda: service.list_tickets(session, viewer=viewer, filters=filters, custom_filters=custom)
     )
     return json_response(Page(items=items, total=total, limit=filters.limit, offset=filters.offset))
 

@@ -18,6 +18,12 @@ MAX_TAGS = 20
 _TAG = re.compile(r"^[\w][\w .\-]{0,49}$")
 
 TAGS_DESCRIPTION = 'Tags as a list or one comma-separated string ("login,password").'
+MAX_CUSTOM_VALUES = 50
+CUSTOM_FIELDS_DESCRIPTION = (
+    'Custom field values by key ({"order_id": "A-1"}); null clears one (GET /custom-fields).'
+)
+# Long text values may hold line breaks; every other custom value is checked for them by its type.
+CustomValues = Annotated[dict[str, Any], LONG_TEXT]
 
 
 def normalise_tags(value: Any) -> list[str] | None:
@@ -60,6 +66,9 @@ class TicketCreate(StrictInput):
         description="An agent or admin to assign at once (agents and admins only).",
     )
     tags: list[str] | str | None = Field(default=None, description=TAGS_DESCRIPTION)
+    custom_fields: CustomValues | None = Field(
+        default=None, max_length=MAX_CUSTOM_VALUES, description=CUSTOM_FIELDS_DESCRIPTION
+    )
 
     @field_validator("tags", mode="before")
     @classmethod
@@ -82,6 +91,9 @@ class TicketUpdate(StrictInput):
         default=None, validation_alias=AliasChoices("assigned_to", "assignee_id")
     )
     tags: list[str] | str | None = Field(default=None, description=TAGS_DESCRIPTION)
+    custom_fields: CustomValues | None = Field(
+        default=None, max_length=MAX_CUSTOM_VALUES, description=CUSTOM_FIELDS_DESCRIPTION
+    )
 
     @field_validator("tags", mode="before")
     @classmethod
@@ -96,7 +108,8 @@ class TicketUpdate(StrictInput):
         return value
 
     def sent_fields(self) -> set[str]:
-        return set(self.model_fields_set)
+        """The ticket's own fields sent (custom values have rules of their own)."""
+        return set(self.model_fields_set) - {"custom_fields"}
 
 
 class TicketSort(StrEnum):

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from services.api.custom_fields import repository as custom_values
+from services.api.custom_fields.values import (
+    ValueChange,
+    ensure_required,
+    input_name,
+    value_changes,
+    value_filters,
+)
 from services.api.tickets import access, repository
 from services.api.tickets.schemas import HistoryOut, TicketCreate, TicketFilters, TicketUpdate
 from shared import ticket_rows
 from shared.clock import utcnow
+from shared.custom_values import shown_values
 from shared.errors import InvalidReference, NotFound, StaleVersion
 from shared.event_types import TicketAssigned, TicketCreated, TicketEventData
 from shared.models import Ticket, TicketHistory, User, parse_ticket_ref
@@ -27,6 +37,7 @@ from shared.ticket_view import (
     TicketView,
     comment_counts,
     new_ticket_view,
+    orm_custom_fields,
     ticket_view,
     user_ref,
 )
@@ -41,7 +52,8 @@ def render(
             session, ticket_ids=[ticket.id], include_internal=viewer.role.is_staff
         )
         comment_count = counts.get(ticket.id, 0)
-    return ticket_view(ticket, comment_count=comment_count)
+    custom_fields = orm_custom_fields(session, ticket, staff=viewer.role.is_staff)
+    return ticket_view(ticket, comment_count=comment_count, custom_fields=custom_fields)
 
 
 def _requester_record(session: Session, user_id: int) -> UserRecord:
@@ -92,6 +104,17 @@ def create_ticket(session: Session, *, actor: User, request: TicketCreate) -> Ti
     if status is None:
         raise LookupError("no open status is configured")
     assignee = _assignee_record(session, request.assigned_to) if request.assigned_to else None
+    custom = (
+        value_changes(
+            reference, actor=actor, category_id=category.id, current={}, sent=request.custom_fields
+        )
+        if request.custom_fields
+        else []
+    )
+    values = {change.field.id: change.new for change in custom if change.new is not None}
+    ensure_required(
+        reference, category_id=category.id, values=values, to_resolve=False, actor=actor
+    )
     tag_ids = repository.tag_ids(session, request.tag_names())
     now = utcnow()
     ticket_id = repository.insert_ticket(
@@ -106,6 +129,12 @@ def create_ticket(session: Session, *, actor: User, request: TicketCreate) -> Ti
         tag_ids=list(tag_ids.values()),
         at=now,
     )
+    if values:
+        custom_values.write_values(
+            session,
+            ticket_id=ticket_id,
+            values=[(change.field, change.new) for change in custom if change.new is not None],
+        )
     view = new_ticket_view(
         ticket_id,
         title=request.title,
@@ -116,6 +145,7 @@ def create_ticket(session: Session, *, actor: User, request: TicketCreate) -> Ti
         priority=priority,
         status=status,
         tags=sorted(tag_ids),
+        custom_fields=shown_values(values, reference=reference, staff=True),
         at=now,
     )
     who = user_ref(actor)
@@ -133,7 +163,10 @@ def create_ticket(session: Session, *, actor: User, request: TicketCreate) -> Ti
         history=[HistoryEntry("created", None, view.number)],
         events=events,
     )
-    return view
+    if actor.role.is_staff or not values:
+        return view
+    shown = shown_values(values, reference=reference, staff=False)
+    return view.model_copy(update={"custom_fields": shown})
 
 
 def get_visible_ticket(session: Session, *, viewer: User, ref: str) -> Ticket:
@@ -163,10 +196,21 @@ def read_ticket(session: Session, *, viewer: User, ref: str) -> TicketView:
 
 
 def list_tickets(
-    session: Session, *, viewer: User, filters: TicketFilters
+    session: Session,
+    *,
+    viewer: User,
+    filters: TicketFilters,
+    custom_filters: Mapping[str, str] | None = None,
 ) -> tuple[list[TicketView], int]:
+    """A page of the tickets `viewer` may see; `custom_filters` are the `cf_<key>` query
+    parameters (customers filter on customer-visible fields only)."""
+    custom = (
+        value_filters(reference_cache.reference(session), viewer=viewer, params=custom_filters)
+        if custom_filters
+        else []
+    )
     ids, total = repository.find_tickets(
-        session, requester_id=access.own_tickets_only(viewer), filters=filters
+        session, requester_id=access.own_tickets_only(viewer), filters=filters, custom=custom
     )
     views = ticket_views(session, ticket_ids=ids, viewer=viewer)
     return [views[ticket_id] for ticket_id in ids if ticket_id in views], total
@@ -178,7 +222,7 @@ def ticket_views(session: Session, *, ticket_ids: list[int], viewer: User) -> di
     rows = ticket_rows.ticket_rows(
         session, ticket_ids=ticket_ids, include_internal=viewer.role.is_staff
     )
-    return row_views(session, rows)
+    return row_views(session, rows, staff=viewer.role.is_staff)
 
 
 def check_version(version: int, if_match: str | None) -> None:
@@ -269,6 +313,35 @@ def update_ticket(
         old_priority = reference.priorities[row.priority_id]
         changes.append(FieldChange("priority", _named(old_priority), _named(priority)))
         values["priority_id"] = priority.id
+    category_id = values.get("category_id", row.category_id)
+    custom = (
+        value_changes(
+            reference,
+            actor=actor,
+            category_id=category_id,
+            current=row.custom_values,
+            sent=request.custom_fields,
+        )
+        if request.custom_fields
+        else []
+    )
+    stored = _with_changes(row.custom_values, custom)
+    if new_status is not None and new_status.is_closed and new_status.id != row.status_id:
+        ensure_required(
+            reference, category_id=category_id, values=stored, to_resolve=True, actor=actor
+        )
+    internal: set[str] = set()
+    for value_change in custom:
+        name = input_name(value_change.field.key)
+        changes.append(FieldChange(name, value_change.old, value_change.new))
+        if not value_change.field.customer_visible:
+            internal.add(name)
+    if custom:
+        custom_values.write_values(
+            session,
+            ticket_id=row.id,
+            values=[(value_change.field, value_change.new) for value_change in custom],
+        )
     tags = row.tags
     if "tags" in sent and sorted(request.tags or []) != sorted(row.tags):
         tags = sorted(request.tags or [])
@@ -306,17 +379,28 @@ def update_ticket(
         return _view_for(session, row, viewer=actor)
     values |= {"updated_at": now, "version": row.version + 1}
     repository.update_ticket_row(session, ticket_id=row.id, version=row.version, values=values)
-    row = replace(row, **values, tags=tags)
+    row = replace(row, **values, tags=tags, custom_values=stored)
     staff = _view_for(session, row, viewer=None)
     record_ticket_change(
         session,
         ticket_id=row.id,
         actor_id=actor.id,
         at=now,
-        history=[change.history_entry() for change in changes],
+        history=[change.history_entry(internal=change.field in internal) for change in changes],
         events=field_change_events(staff, changes, actor=actor, resolved=resolved),
     )
     return staff if actor.role.is_staff else _view_for(session, row, viewer=actor)
+
+
+def _with_changes(values: dict[int, Any], changes: list[ValueChange]) -> dict[int, Any]:
+    """The ticket's custom values by field id once `changes` are made."""
+    changed = dict(values)
+    for change in changes:
+        if change.new is None:
+            changed.pop(change.field.id, None)
+        else:
+            changed[change.field.id] = change.new
+    return changed
 
 
 def _view_for(
@@ -351,11 +435,18 @@ def _visible_history(session: Session, rows: list[TicketHistory]) -> list[Ticket
 def ticket_history(session: Session, *, viewer: User, ref: str) -> list[HistoryOut]:
     ticket = get_visible_ticket(session, viewer=viewer, ref=ref)
     staff = viewer.role.is_staff
+    custom = reference_cache.reference(session).custom_fields.values()
+    # Rows of custom fields follow the field's visibility now, not when the value was set.
+    visible = {input_name(f.key) for f in custom if f.active and f.customer_visible}
+    hidden = {input_name(f.key) for f in custom} - visible
     rows = repository.history_rows(
-        session, ticket_id=ticket.id, include_internal=staff, with_fields=[ARTICLE_FIELD]
+        session,
+        ticket_id=ticket.id,
+        include_internal=staff,
+        with_fields=[ARTICLE_FIELD, *sorted(visible)],
     )
     if not staff:
-        rows = _visible_history(session, rows)
+        rows = [row for row in _visible_history(session, rows) if row.field not in hidden]
     return [
         HistoryOut(
             id=row.id,
