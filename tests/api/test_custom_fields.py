@@ -777,3 +777,27 @@ def test_search_never_matches_a_staff_only_value(
     ticket = new_ticket(agent, category_id=category, user_id=1, custom_fields={field["key"]: word})
     index_ticket(db, ticket_id=ticket["id"])
     assert _search_ids(customer, word) == []
+
+
+def test_search_takes_custom_field_filters_as_lists_do(
+    admin: httpx.Client, agent: httpx.Client, customer: httpx.Client, db: Session
+) -> None:
+    field, category = scoped_field(admin, field_type="dropdown", options=["red", "blue"])
+    word = f"zq{uuid.uuid4().hex[:10]}"
+    tickets = [
+        new_ticket(
+            agent, category_id=category, description=f"{word} {colour}", custom_fields=values
+        )
+        for colour, values in (("red", {field["key"]: "red"}), ("blue", {field["key"]: "blue"}))
+    ]
+    for ticket in tickets:
+        index_ticket(db, ticket_id=ticket["id"])
+    name = f"cf_{field['key']}"
+
+    response = agent.get("/search", params={"query": word, name: "blue"})
+    assert response.status_code == 200, response.text
+    assert [hit["ticket"]["id"] for hit in response.json()["items"]] == [tickets[1]["id"]]
+    # The rules of the list's filters: a staff-only field is none of a customer's business.
+    refused = customer.get("/search", params={"query": word, name: "blue"})
+    assert refused.status_code == 422
+    assert error_fields(refused) == [name]

@@ -178,6 +178,13 @@ def ensure_required(
 
 
 FILTER_PREFIX = "cf_"
+
+
+def filter_parameters(query: Mapping[str, str]) -> dict[str, str]:
+    """The `cf_<key>` parameters of a query string."""
+    return {name: value for name, value in query.items() if name.startswith(FILTER_PREFIX)}
+
+
 _EQUAL_TYPES = frozenset({CustomFieldType.TEXT, CustomFieldType.DROPDOWN, CustomFieldType.CHECKBOX})
 _RANGE_TYPES = frozenset({CustomFieldType.INTEGER, CustomFieldType.DECIMAL, CustomFieldType.DATE})
 _OPERATORS = {"": "eq", "__gte": "gte", "__lte": "lte"}

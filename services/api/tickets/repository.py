@@ -47,9 +47,13 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def apply_filters(query: Select[Any], filters: TicketFilterFields) -> Select[Any]:
-    """Narrow a query over Ticket by the list filters (shared with search)."""
-    conditions: list[ColumnElement[bool]] = []
+def apply_filters(
+    query: Select[Any], filters: TicketFilterFields, custom: Sequence[ValueFilter] = ()
+) -> Select[Any]:
+    """Narrow a query over Ticket by the list filters and custom value filters (search)."""
+    conditions: list[ColumnElement[bool]] = [
+        _holding(each.field_id, each.column, each.operator, each.value) for each in custom
+    ]
     if filters.status_id is not None:
         conditions.append(Ticket.status_id == filters.status_id)
     if filters.priority_id is not None:
@@ -126,20 +130,22 @@ def _condition(name: str, value: Any) -> ColumnElement[bool]:
         return Ticket.id.in_(tagged)
     if name.startswith("cf"):
         field_id, column_name, operator = value
-        column = ticket_custom_values.c[column_name]
-        compared = {
-            "eq": column == bindparam(name),
-            "gte": column >= bindparam(name),
-            "lte": column <= bindparam(name),
-        }[operator]
-        holding = select(ticket_custom_values.c.ticket_id).where(
-            ticket_custom_values.c.field_id == field_id, compared
-        )
-        return Ticket.id.in_(holding)
+        return _holding(field_id, column_name, operator, bindparam(name))
     assert name == "q"
     return Ticket.title.ilike(bindparam(name), escape="\\") | Ticket.description.ilike(
         bindparam(name), escape="\\"
     )
+
+
+def _holding(field_id: int, column_name: str, operator: str, value: Any) -> ColumnElement[bool]:
+    """Tickets whose value of the field compares so with `value` (a bound parameter or a
+    plain value)."""
+    column = ticket_custom_values.c[column_name]
+    compared = {"eq": column == value, "gte": column >= value, "lte": column <= value}[operator]
+    holding = select(ticket_custom_values.c.ticket_id).where(
+        ticket_custom_values.c.field_id == field_id, compared
+    )
+    return Ticket.id.in_(holding)
 
 
 def _list_parameters(

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from services.api.custom_fields.values import FILTER_PREFIX
+from services.api.custom_fields.values import filter_parameters
 from services.api.dependencies import ActingUser, CurrentUser, DbSession
 from services.api.idempotency import respond_once
 from services.api.responses import etag, json_response
@@ -29,11 +29,7 @@ async def list_tickets(
     """List the tickets the caller may see, filtered, sorted and paginated; `cf_<key>=value`
     (text, dropdown, checkbox) and `cf_<key>__gte` / `__lte` (integer, decimal, date) filter
     on custom fields."""
-    custom = {
-        name: value
-        for name, value in request.query_params.items()
-        if name.startswith(FILTER_PREFIX)
-    }
+    custom = filter_parameters(request.query_params)
     items, total = await run_sync(
         lambda: service.list_tickets(session, viewer=viewer, filters=filters, custom_filters=custom)
     )
