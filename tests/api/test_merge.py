@@ -305,7 +305,8 @@ def test_a_waiting_ticket_merged_ends_its_sla_pause(agent: httpx.Client, db: Ses
     assert merged["ticket"]["status"]["id"] == CLOSED
     db.rollback()
     ended = db.scalars(select(SlaPause.ended_at).where(SlaPause.ticket_id == source["id"])).all()
-    assert ended and None not in ended
+    assert ended
+    assert None not in ended
 
 
 def test_merge_through_mcp_follows_the_same_rules(

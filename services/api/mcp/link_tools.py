@@ -89,13 +89,13 @@ async def unlink_tickets(
     ctx: Context,
     ticket: TicketRef,
     link_id: Annotated[Id, Field(description="The link's id (from list_ticket_links).")],
-) -> str:
+) -> list[TicketLinkOut]:
     """Remove a link between two tickets (agents and admins only); merged_into links, which
-    record a merge, stay."""
+    record a merge, stay. Returns the ticket's remaining links."""
 
-    def work(session: Session, caller: User) -> str:
+    def work(session: Session, caller: User) -> list[TicketLinkOut]:
         service.remove_link(session, actor=caller, ref=str(ticket), link_id=link_id)
-        return f"link {link_id} removed"
+        return service.list_links(session, viewer=caller, ref=str(ticket))
 
     return await call_as_caller(ctx, work, write=True)
 
