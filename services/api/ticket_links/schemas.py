@@ -10,6 +10,7 @@ from services.api.schemas import StrictInput
 from shared.models import LinkKind
 from shared.ticket_view import TicketView, UserRef
 
+
 def _id_as_text(value: Any) -> Any:
     """A numeric id sent as a JSON number is the same reference as its digits (not a bool)."""
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
