@@ -331,3 +331,21 @@ def test_merge_through_mcp_follows_the_same_rules(
     assert merged["ticket"]["status"]["id"] == CLOSED
     assert merged["into"]["id"] == target["id"]
     assert "merged into" in error_text(again)
+
+
+def test_a_retried_merge_with_its_idempotency_key_gets_the_first_answer(
+    agent: httpx.Client,
+) -> None:
+    source = new_ticket(agent)
+    target = new_ticket(agent)
+    agent.post(f"/tickets/{source['id']}/comments", json={"body": "once"})
+    headers = {"Idempotency-Key": f"merge-{source['id']}"}
+    body = {"into": target["id"]}
+
+    first = agent.post(f"/tickets/{source['id']}/merge", json=body, headers=headers)
+    retry = agent.post(f"/tickets/{source['id']}/merge", json=body, headers=headers)
+
+    assert (first.status_code, retry.status_code) == (200, 200)
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json() == first.json()
+    assert len(agent.get(f"/tickets/{target['id']}/comments").json()) == 1
