@@ -1,0 +1,26 @@
+"""The caller of a bulk update, authenticated in a read session.
+
+A bulk update opens a write savepoint per chunk of tickets itself (services.api.bulk.service):
+the write savepoint that DbSession opens for every other write would hold the process's write
+turn for the whole call, and the chunks could never get it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header
+
+from services.api.auth.keys import authenticate
+from shared.models import User
+from shared.unit_of_work import read_session
+
+
+async def _bulk_caller(
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> User:
+    async with read_session() as session:
+        return authenticate(session, authorization=authorization)
+
+
+BulkCaller = Annotated[User, Depends(_bulk_caller)]
