@@ -393,3 +393,16 @@ def test_a_customer_cannot_bulk_update_through_mcp(
     )
     assert "Forbidden" in error_text(result)
     assert event_types(db, ticket["id"]) == ["ticket.created"]
+
+
+def test_user_id_naming_another_user_is_403_as_on_other_writes(
+    agent: httpx.Client, db: Session
+) -> None:
+    ticket = new_ticket(agent)
+    before = stored(db, ticket["id"])
+    body = {"tickets": [ticket["id"]], "changes": {"priority_id": 1}}
+    response = agent.post("/tickets/bulk", params={"user_id": 5}, json=body)
+    assert response.status_code == 403
+    assert problem_of(response)["errors"][0]["field"] == "user_id"
+    assert stored(db, ticket["id"]) == before
+    assert agent.post("/tickets/bulk", params={"user_id": 4}, json=body).status_code == 200
