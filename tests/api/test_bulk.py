@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from services.api.bulk.schemas import BulkUpdate
+from services.api.bulk.service import BULK_PATH
+from services.api.idempotency import CLAIM_LEASE, fingerprint
+from services.api.idempotency import IN_PROGRESS as IN_PROGRESS_CLAIM
 from shared.models import IdempotencyKey, OutboxEvent, Ticket, TicketHistory
 from tests.api.test_custom_fields import scoped_field
 from tests.api.test_mcp import call as mcp_call
@@ -22,6 +28,7 @@ from tests.support.processes import ApiServer
 IN_PROGRESS = 2
 RESOLVED = 4
 MISSING = 987_654_321
+SARAH_JOHNSON = 4  # the `agent` client's user
 
 
 def unique_tag() -> str:
@@ -406,3 +413,59 @@ def test_user_id_naming_another_user_is_403_as_on_other_writes(
     assert problem_of(response)["errors"][0]["field"] == "user_id"
     assert stored(db, ticket["id"]) == before
     assert agent.post("/tickets/bulk", params={"user_id": 4}, json=body).status_code == 200
+
+
+def test_two_calls_with_one_idempotency_key_at_once_run_the_change_once(
+    agent: httpx.Client, db: Session
+) -> None:
+    tickets = [new_ticket(agent)["id"] for _ in range(400)]  # eight chunks: the call takes a while
+    key = uuid.uuid4().hex
+    body = {"tickets": tickets, "changes": {"add_tags": [unique_tag()]}}
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(lambda _: bulk(agent, body, **{"Idempotency-Key": key}), [1, 2]))
+
+    ran = [answer for answer in answers if "Idempotent-Replayed" not in answer.headers]
+    assert [answer.status_code for answer in ran].count(200) == 1, [a.text for a in answers]
+    assert all(a.status_code in (200, 409) for a in answers), [a.text for a in answers]
+    for ticket_id in tickets[::20]:
+        assert event_types(db, ticket_id) == ["ticket.created", "ticket.updated"]
+
+
+def test_a_key_claimed_by_a_running_call_is_409_and_one_claimed_by_a_dead_call_is_taken_over(
+    agent: httpx.Client, db: Session
+) -> None:
+    ticket = new_ticket(agent)
+    key = uuid.uuid4().hex
+    body = {"tickets": [ticket["id"]], "changes": {"priority_id": 1}}
+    claimed_at = datetime.now(UTC)
+    db.add(
+        IdempotencyKey(
+            user_id=SARAH_JOHNSON,
+            key=key,
+            request_path=BULK_PATH,
+            request_hash=fingerprint(BULK_PATH, BulkUpdate.model_validate(body)),
+            response_status=IN_PROGRESS_CLAIM,
+            response_body="",
+            created_at=claimed_at,
+        )
+    )
+    db.commit()
+    before = stored(db, ticket["id"])
+
+    running = bulk(agent, body, **{"Idempotency-Key": key})
+
+    assert running.status_code == 409
+    assert problem_of(running)["errors"][0]["field"] == "Idempotency-Key"
+    assert stored(db, ticket["id"]) == before
+
+    db.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.key == key)
+        .values(created_at=claimed_at - CLAIM_LEASE - timedelta(seconds=1))
+    )
+    db.commit()
+    taken_over = bulk(agent, body, **{"Idempotency-Key": key})
+    assert taken_over.status_code == 200, taken_over.text
+    assert taken_over.json()["changed"] == 1
+    assert bulk(agent, body, **{"Idempotency-Key": key}).json() == taken_over.json()

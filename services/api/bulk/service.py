@@ -184,8 +184,8 @@ async def _in_chunks(
 async def bulk_update(*, actor: User, request: BulkUpdate, idempotency_key: str | None) -> Response:
     """Apply `request`; a retry with the same Idempotency-Key gets the first answer."""
 
-    def replay(session: Session) -> Response | None:
-        return idempotency.replay(
+    def claim_key(session: Session) -> Response | None:
+        return idempotency.claim(
             session, user=actor, key=idempotency_key, path=BULK_PATH, payload=request
         )
 
@@ -199,9 +199,10 @@ async def bulk_update(*, actor: User, request: BulkUpdate, idempotency_key: str 
             status_code=200,
             body_model=outcome,
             headers={},
+            claimed=True,
         )
 
-    return await _in_chunks(actor=actor, request=request, first=replay, last=answer)
+    return await _in_chunks(actor=actor, request=request, first=claim_key, last=answer)
 
 
 async def bulk_outcome(*, actor: User, request: BulkUpdate) -> BulkOutcome:
