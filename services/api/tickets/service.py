@@ -168,10 +168,11 @@ def create_ticket(session: Session, *, actor: User, request: TicketCreate) -> Ti
         history=[HistoryEntry("created", None, view.number)],
         events=events,
     )
-    if actor.role.is_staff or not values:
+    if actor.role.is_staff:
         return view
-    shown = shown_values(values, reference=reference, staff=False)
-    return view.model_copy(update={"custom_fields": shown})
+    # Customers see neither followers nor staff-only values.
+    shown = shown_values(values, reference=reference, staff=False) if values else {}
+    return view.model_copy(update={"custom_fields": shown, "followers": None})
 
 
 def get_visible_ticket(session: Session, *, viewer: User, ref: str) -> Ticket:
