@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -31,20 +33,25 @@ def entry(session: Session, table: Table, *, ticket_id: int, user_id: int) -> An
 
 def add(
     session: Session, table: Table, *, ticket_id: int, user_id: int, added_by_id: int, at: datetime
-) -> None:
-    session.connection().execute(
-        insert(table).values(
-            ticket_id=ticket_id, user_id=user_id, added_by_id=added_by_id, added_at=at
-        )
+) -> bool:
+    """Insert the row; False when it is there already (a concurrent request of another process
+    added them first: the ticket's row lock does not refresh what its subquery read)."""
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(table).values(
+        ticket_id=ticket_id, user_id=user_id, added_by_id=added_by_id, added_at=at
     )
+    result = session.connection().execute(statement.on_conflict_do_nothing())
     _forget_loaded(session, ticket_id)
+    return bool(getattr(result, "rowcount", 0))
 
 
-def remove(session: Session, table: Table, *, ticket_id: int, user_id: int) -> None:
-    session.connection().execute(
+def remove(session: Session, table: Table, *, ticket_id: int, user_id: int) -> bool:
+    """Delete the row; False when it was not there (removed concurrently)."""
+    result = session.connection().execute(
         delete(table).where(table.c.ticket_id == ticket_id, table.c.user_id == user_id)
     )
     _forget_loaded(session, ticket_id)
+    return bool(getattr(result, "rowcount", 0))
 
 
 def _forget_loaded(session: Session, ticket_id: int) -> None:

@@ -141,17 +141,17 @@ def _add(
     person = _candidate(session, kind, user_id=user_id, row=row)
     before = kind.ids(row)
     if person.id in before:
-        found = repository.entry(session, kind.table, ticket_id=row.id, user_id=person.id)
-        assert found is not None  # the row's subquery read it in this transaction
-        return _out(session, row.id, found), False
+        return _existing(session, kind, row_id=row.id, user_id=person.id), False
     if len(before) >= kind.limit:
         raise InvalidInput(
             f"a ticket has at most {kind.limit} {kind.noun}s; remove one first", field="user_id"
         )
     now = utcnow()
-    repository.add(
+    added = repository.add(
         session, kind.table, ticket_id=row.id, user_id=person.id, added_by_id=actor.id, at=now
     )
+    if not added:
+        return _existing(session, kind, row_id=row.id, user_id=person.id), False
     _record(session, kind, row, actor=actor, after=sorted([*before, person.id]))
     who = _person(session, actor.id)
     return ParticipantOut(
@@ -159,11 +159,19 @@ def _add(
     ), True
 
 
+def _existing(session: Session, kind: _Kind, *, row_id: int, user_id: int) -> ParticipantOut:
+    found = repository.entry(session, kind.table, ticket_id=row_id, user_id=user_id)
+    assert found is not None  # read in this transaction, and only removed under its row lock
+    return _out(session, row_id, found)
+
+
 def _remove(session: Session, kind: _Kind, *, actor: User, row: TicketRow, user_id: int) -> None:
     before = kind.ids(row)
+    absent = NotFound(f"user {user_id} is not a {kind.noun} of ticket {row.id}")
     if user_id not in before:
-        raise NotFound(f"user {user_id} is not a {kind.noun} of ticket {row.id}")
-    repository.remove(session, kind.table, ticket_id=row.id, user_id=user_id)
+        raise absent
+    if not repository.remove(session, kind.table, ticket_id=row.id, user_id=user_id):
+        raise absent
     _record(session, kind, row, actor=actor, after=[i for i in before if i != user_id])
 
 
