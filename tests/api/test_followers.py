@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.api.participants import repository
 from services.api.participants.service import MAX_CCS
 from services.api.tickets import service as tickets
 from services.api.tickets.schemas import TicketFilters
-from shared.models import OutboxEvent, TicketHistory
+from shared.clock import utcnow
+from shared.models import OutboxEvent, TicketHistory, ticket_ccs
 from shared.reference_cache import reference_cache
 from shared.search_index import index_ticket
 from shared.unit_of_work import transaction
@@ -534,3 +536,44 @@ def test_customers_are_refused_the_follower_and_cc_tools(
         api_server, api_keys["agent"], "add_cc", ticket=ticket["id"], user_id=MIKE
     )
     assert "user_id" in error_text(wrong_role)
+
+
+def test_a_duplicate_added_concurrently_is_ignored_and_a_missing_removal_reported(
+    agent: httpx.Client,
+) -> None:
+    """What a request of another process may have done since this one read the ticket's row:
+    the insert ignores the duplicate (200, nothing recorded), the delete counts no row (404)."""
+    ticket = copied_on_janes_view(agent)
+    with transaction() as session:
+        added = repository.add(
+            session,
+            ticket_ccs,
+            ticket_id=ticket["id"],
+            user_id=JANE,
+            added_by_id=SARAH,
+            at=utcnow(),
+        )
+        removed = repository.remove(session, ticket_ccs, ticket_id=ticket["id"], user_id=BOB)
+    assert (added, removed) == (False, False)
+    assert [c["id"] for c in agent.get(f"/tickets/{ticket['id']}").json()["ccs"]] == [JANE]
+
+
+def test_a_cc_reads_the_ticket_through_mcp_without_followers(
+    agent: httpx.Client, api_server: ApiServer, api_keys: dict[str, str]
+) -> None:
+    ticket = copied_on_janes_view(agent)
+    agent.post(f"/tickets/{ticket['id']}/followers")
+    seen = ok(mcp_call(api_server, api_keys["other_customer"], "get_ticket", ticket=ticket["id"]))
+    assert seen["ccs"] == [{"id": JANE, "name": "Jane Smith"}]
+    assert "followers" not in seen
+
+
+def test_the_requesters_own_changes_answer_without_followers(
+    agent: httpx.Client, customer: httpx.Client
+) -> None:
+    ticket = johns_ticket(agent)
+    agent.post(f"/tickets/{ticket['id']}/followers")
+    changed = customer.patch(f"/tickets/{ticket['id']}", json={"title": "Printer on fire"})
+    assert changed.status_code == 200, changed.text
+    assert "followers" not in changed.json()
+    assert agent.get(f"/tickets/{ticket['id']}").json()["followers"] != []

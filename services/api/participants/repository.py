@@ -40,18 +40,23 @@ def add(
     statement = dialect_insert(table).values(
         ticket_id=ticket_id, user_id=user_id, added_by_id=added_by_id, added_at=at
     )
-    result = session.connection().execute(statement.on_conflict_do_nothing())
+    # RETURNING, not the row count: psycopg reports -1 for an INSERT that did nothing.
+    inserted = session.connection().execute(
+        statement.on_conflict_do_nothing().returning(table.c.user_id)
+    )
     _forget_loaded(session, ticket_id)
-    return bool(getattr(result, "rowcount", 0))
+    return inserted.first() is not None
 
 
 def remove(session: Session, table: Table, *, ticket_id: int, user_id: int) -> bool:
     """Delete the row; False when it was not there (removed concurrently)."""
-    result = session.connection().execute(
-        delete(table).where(table.c.ticket_id == ticket_id, table.c.user_id == user_id)
+    deleted = session.connection().execute(
+        delete(table)
+        .where(table.c.ticket_id == ticket_id, table.c.user_id == user_id)
+        .returning(table.c.user_id)
     )
     _forget_loaded(session, ticket_id)
-    return bool(getattr(result, "rowcount", 0))
+    return deleted.first() is not None
 
 
 def _forget_loaded(session: Session, ticket_id: int) -> None:
