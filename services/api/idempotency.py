@@ -39,6 +39,58 @@ def _stored(session: Session, *, user: User, key: str) -> IdempotencyKey | None:
     return row
 
 
+def replay(
+    session: Session, *, user: User, key: str | None, path: str, payload: BaseModel
+) -> Response | None:
+    """The first answer to this key (IdempotencyKeyReused for another request); None when
+    there is none (or no key)."""
+    if not key:
+        return None
+    stored = _stored(session, user=user, key=key)
+    if stored is None:
+        return None
+    if stored.request_hash != _fingerprint(path, payload):
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was used with a different request", field="Idempotency-Key"
+        )
+    headers = {**orjson.loads(stored.response_headers), REPLAY_HEADER: "true"}
+    return Response(
+        stored.response_body,
+        status_code=stored.response_status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def answer(
+    session: Session,
+    *,
+    user: User,
+    key: str | None,
+    path: str,
+    payload: BaseModel,
+    status_code: int,
+    body_model: BaseModel,
+    headers: dict[str, str],
+) -> Response:
+    """The response to send, kept under `key` (when there is one) for its retries."""
+    body = orjson.dumps(body_model.model_dump(mode="json"))
+    if key:
+        session.add(
+            IdempotencyKey(
+                user_id=user.id,
+                key=key,
+                request_path=path,
+                request_hash=_fingerprint(path, payload),
+                response_status=status_code,
+                response_body=body.decode(),
+                response_headers=orjson.dumps(headers).decode(),
+            )
+        )
+        session.flush()
+    return Response(body, status_code=status_code, media_type="application/json", headers=headers)
+
+
 def respond_once(
     session: Session,
     *,
@@ -50,35 +102,17 @@ def respond_once(
     action: Callable[[], tuple[BaseModel, dict[str, str]]],
 ) -> Response:
     """Run `action` (returning the body and headers) unless this key already has an answer."""
-    fingerprint = _fingerprint(path, payload) if key else ""
-    if key:
-        stored = _stored(session, user=user, key=key)
-        if stored is not None:
-            if stored.request_hash != fingerprint:
-                raise IdempotencyKeyReused(
-                    "this Idempotency-Key was used with a different request",
-                    field="Idempotency-Key",
-                )
-            headers = {**orjson.loads(stored.response_headers), REPLAY_HEADER: "true"}
-            return Response(
-                stored.response_body,
-                status_code=stored.response_status,
-                media_type="application/json",
-                headers=headers,
-            )
+    replayed = replay(session, user=user, key=key, path=path, payload=payload)
+    if replayed is not None:
+        return replayed
     body_model, headers = action()
-    body = orjson.dumps(body_model.model_dump(mode="json"))
-    if key:
-        session.add(
-            IdempotencyKey(
-                user_id=user.id,
-                key=key,
-                request_path=path,
-                request_hash=fingerprint,
-                response_status=status_code,
-                response_body=body.decode(),
-                response_headers=orjson.dumps(headers).decode(),
-            )
-        )
-        session.flush()
-    return Response(body, status_code=status_code, media_type="application/json", headers=headers)
+    return answer(
+        session,
+        user=user,
+        key=key,
+        path=path,
+        payload=payload,
+        status_code=status_code,
+        body_model=body_model,
+        headers=headers,
+    )

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.api.api_keys.router import router as api_keys_router
 from services.api.articles.router import router as articles_router
 from services.api.articles.router import ticket_router as ticket_articles_router
+from services.api.bulk.router import router as bulk_router
 from services.api.comments.router import router as comments_router
 from services.api.cors import ListedOriginsCORS
 from services.api.custom_fields.router import router as custom_fields_router
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         health_router,
         metrics_router,
+        bulk_router,
         tickets_router,
         escalation_router,
         comments_router,

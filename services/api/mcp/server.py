@@ -15,7 +15,13 @@ from mcp.types import CallToolResult, Icon, InputRequiredResult, ToolAnnotations
 from pydantic import ValidationError
 from starlette.types import ASGIApp
 
-from services.api.mcp import participant_tools, reference_tools, ticket_tools, workflow_tools
+from services.api.mcp import (
+    bulk_tools,
+    participant_tools,
+    reference_tools,
+    ticket_tools,
+    workflow_tools,
+)
 from services.api.mcp.calls import invalid_input_message
 from services.api.mcp.gate import BearerKeyGate
 from services.api.schemas import control_character, control_character_message, is_long_text
@@ -88,6 +94,7 @@ def create_mcp_server() -> MCPServer:
     workflow_tools.register(server)
     participant_tools.register(server)
     reference_tools.register(server)
+    bulk_tools.register(server)
     return server
 
 
