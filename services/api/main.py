@@ -22,6 +22,7 @@ from services.api.metrics import RequestMetrics, write_batch_requests
 from services.api.metrics import router as metrics_router
 from services.api.middleware import BodySizeLimit, ControlCharactersInQuery, UnhandledErrors
 from services.api.openapi import problem_openapi
+from services.api.participants.router import router as participants_router
 from services.api.publishing import BackgroundPublisher
 from services.api.rate_limits.middleware import RateLimiter, RateLimitMiddleware
 from services.api.reference.router import router as reference_router
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_keys_router,
         reference_router,
         custom_fields_router,
+        participants_router,
         routing_router,
         webhooks_router,
     ):
