@@ -252,3 +252,22 @@ def test_links_through_mcp_follow_the_same_rules(
     assert "linked already" in error_text(cycle)
     assert "Not found" in error_text(refused)  # the agent's tickets are not the customer's
     assert kinds(agent, first) == []
+
+
+def test_a_cc_sees_the_links_between_tickets_they_can_see(
+    agent: httpx.Client, customer: httpx.Client, other_customer: httpx.Client
+) -> None:
+    johns = new_ticket(customer)
+    janes = new_ticket(other_customer)
+    agent.post(f"/tickets/{johns['id']}/ccs", json={"user_id": 2}).raise_for_status()
+
+    link(agent, johns, "related", janes["id"]).raise_for_status()
+
+    assert kinds(other_customer, johns) == [("related", janes["id"])]
+    assert kinds(customer, johns) == []
+    # John reads his ticket's history; Jane's ticket is not named in it.
+    texts = [r["new_value"] for r in customer.get(f"/tickets/{johns['id']}/history").json()]
+    assert f"related {janes['number']}" not in texts
+    # Jane reads both tickets: her own ticket's row names John's, which she sees.
+    theirs = [r["new_value"] for r in other_customer.get(f"/tickets/{janes['id']}/history").json()]
+    assert f"related {johns['number']}" in theirs

@@ -349,3 +349,36 @@ def test_a_retried_merge_with_its_idempotency_key_gets_the_first_answer(
     assert retry.headers["Idempotent-Replayed"] == "true"
     assert retry.json() == first.json()
     assert len(agent.get(f"/tickets/{target['id']}/comments").json()) == 1
+
+
+JANE = 2
+
+
+def test_public_comments_become_internal_when_the_target_has_a_cc_the_source_lacks(
+    agent: httpx.Client, customer: httpx.Client, other_customer: httpx.Client
+) -> None:
+    source = new_ticket(customer)
+    target = new_ticket(customer)
+    agent.post(f"/tickets/{target['id']}/ccs", json={"user_id": JANE}).raise_for_status()
+    customer.post(f"/tickets/{source['id']}/comments", json={"body": "private to me"})
+
+    merged = agent.post(f"/tickets/{source['id']}/merge", json={"into": target["id"]}).json()
+
+    assert merged["public_comments_made_internal"] is True
+    assert other_customer.get(f"/tickets/{target['id']}/comments").json() == []
+
+
+def test_a_customer_copied_on_a_ticket_cannot_merge_it(
+    agent: httpx.Client, customer: httpx.Client, other_customer: httpx.Client
+) -> None:
+    johns = new_ticket(customer)
+    janes = new_ticket(other_customer)
+    agent.post(f"/tickets/{johns['id']}/ccs", json={"user_id": JANE}).raise_for_status()
+    before = snapshot(agent, johns["id"], janes["id"])
+
+    away = other_customer.post(f"/tickets/{johns['id']}/merge", json={"into": janes["id"]})
+    into = other_customer.post(f"/tickets/{janes['id']}/merge", json={"into": johns["id"]})
+
+    assert (away.status_code, into.status_code) == (403, 403)
+    assert problem_of(into)["errors"][0]["field"] == "into"
+    assert snapshot(agent, johns["id"], janes["id"]) == before

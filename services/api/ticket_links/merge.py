@@ -22,9 +22,10 @@ from services.api.ticket_links.service import (
     link_out,
     link_summaries,
     locked_rows,
+    may_see,
+    names_only_what_its_readers_see,
     record_link_change,
 )
-from services.api.tickets import access
 from services.api.tickets import repository as tickets
 from services.api.tickets.service import check_version, move_status
 from shared.clock import utcnow
@@ -82,27 +83,42 @@ def merge_ticket(
     target_id = parse_ticket_ref(target_ref)
     rows = locked_rows(session, ticket_ids=[i for i in (source_id, target_id) if i is not None])
     source = rows.get(source_id) if source_id else None
-    if source is None or not access.may_see_requester(actor, source.requester_id):
+    if source is None or not may_see(actor, source):
         raise NotFound(f"no ticket {ref}")
     target = rows.get(target_id) if target_id else None
-    if target is None or not access.may_see_requester(actor, target.requester_id):
+    if target is None or not may_see(actor, target):
         raise NotFound(f"no ticket {target_ref}", field="into")
     check_version(source.version, if_match)
+    for row, field in ((source, None), (target, "into")):
+        if not actor.role.is_staff and row.requester_id != actor.id:
+            # Copied on it (CC): a customer reads and replies, only its requester changes it.
+            raise Forbidden(
+                f"customers merge only tickets they requested, not {ticket_number(row.id)}",
+                field=field,
+            )
     if request.keep_public_comments is not None and not actor.role.is_staff:
         raise Forbidden(
             "only agents and admins choose how comments are copied", field="keep_public_comments"
         )
     _ensure_mergeable(session, source, target)
-    same_requester = source.requester_id == target.requester_id
+    # Public comments stay public by default only when every customer reading the target
+    # (its requester and CCs) could read them on the source already.
     keep_public = (
-        request.keep_public_comments if request.keep_public_comments is not None else same_requester
+        request.keep_public_comments
+        if request.keep_public_comments is not None
+        else names_only_what_its_readers_see(target, source)
     )
 
     now = utcnow()
     target_before = link_summaries(session, ticket_id=target.id)
-    # Between two customers' tickets the rows naming the other ticket are staff-only.
+    # A row naming the other ticket is staff-only when some reader of this one cannot see it.
     target_history: list[HistoryEntry] = [
-        HistoryEntry("merged_from", None, ticket_number(source.id), internal=not same_requester)
+        HistoryEntry(
+            "merged_from",
+            None,
+            ticket_number(source.id),
+            internal=not names_only_what_its_readers_see(target, source),
+        )
     ]
     copied = comments.comments_of(session, ticket_id=source.id, include_internal=True)
     for comment in copied:
@@ -167,7 +183,10 @@ def merge_ticket(
         history=[
             *(change.history_entry() for change in changes),
             HistoryEntry(
-                "merged_into", None, ticket_number(target.id), internal=not same_requester
+                "merged_into",
+                None,
+                ticket_number(target.id),
+                internal=not names_only_what_its_readers_see(source, target),
             ),
         ],
         events=events,

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from shared.models import LinkKind, Ticket, TicketLink
@@ -93,6 +93,16 @@ def insert_link(
 
 def delete_link(session: Session, *, link_id: int) -> None:
     session.execute(delete(TicketLink).where(TicketLink.id == link_id))
+
+
+def visible_ticket_ids(
+    session: Session, *, ticket_ids: Iterable[int], visible: ColumnElement[bool]
+) -> set[int]:
+    """Which of the tickets the `visible` condition (a viewer's, see tickets.access) keeps."""
+    ids = sorted(set(ticket_ids))
+    if not ids:
+        return set()
+    return set(session.scalars(select(Ticket.id).where(Ticket.id.in_(ids), visible)))
 
 
 def ticket_facts(session: Session, *, ticket_ids: Iterable[int]) -> dict[int, LinkedTicketFacts]:

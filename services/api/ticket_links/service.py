@@ -136,28 +136,48 @@ def record_link_change(
     )
 
 
+def audience(row: TicketRow) -> set[int]:
+    """The customers who read the ticket's public side: its requester and its CCs."""
+    return {row.requester_id, *row.cc_ids}
+
+
+def may_see(viewer: User, row: TicketRow) -> bool:
+    return access.may_see(viewer, requester_id=row.requester_id, cc_ids=row.cc_ids)
+
+
+def names_only_what_its_readers_see(row: TicketRow, other: TicketRow) -> bool:
+    """Whether every customer reading `row` may see `other` too: a public history row of
+    `row` naming `other` reveals nothing to them then (otherwise it is staff-only)."""
+    return audience(row) <= audience(other)
+
+
 def _visible_row(session: Session, *, viewer: User, ref: str) -> TicketRow:
     ticket_id = parse_ticket_ref(ref)
     row = ticket_rows.ticket_row(session, ticket_id=ticket_id) if ticket_id else None
-    if row is None or not access.may_see_requester(viewer, row.requester_id):
+    if row is None or not may_see(viewer, row):
         raise NotFound(f"no ticket {ref}")
     return row
 
 
 def list_links(session: Session, *, viewer: User, ref: str) -> list[TicketLinkOut]:
-    """The ticket's links, oldest first; customers see those whose other ticket is theirs too
-    (a ticket they may not see is never named)."""
+    """The ticket's links, oldest first; customers see those whose other ticket they may see
+    too (requested or copied on): a ticket they may not see is never named."""
     row = _visible_row(session, viewer=viewer, ref=ref)
     links = repository.links_of(session, ticket_id=row.id)
-    others = repository.ticket_facts(
-        session, ticket_ids=[other_end(link, ticket_id=row.id) for link in links]
+    other_ids = [other_end(link, ticket_id=row.id) for link in links]
+    others = repository.ticket_facts(session, ticket_ids=other_ids)
+    visible = (
+        set(other_ids)
+        if viewer.role.is_staff
+        else repository.visible_ticket_ids(
+            session, ticket_ids=other_ids, visible=access.visible_to(viewer)
+        )
     )
-    shown = []
-    for link in links:
-        other = others[other_end(link, ticket_id=row.id)]
-        if access.may_see_requester(viewer, other.requester_id):
-            shown.append(link_out(session, link, ticket_id=row.id, other=other))
-    return shown
+    return [
+        link_out(session, link, ticket_id=row.id, other=others[other_id])
+        for link, other_id in zip(links, other_ids, strict=True)
+        if other_id in visible
+    ]
 
 
 def _ensure_may_link(actor: User) -> None:
@@ -204,7 +224,7 @@ def add_link(session: Session, *, actor: User, ref: str, request: LinkCreate) ->
     other_id = parse_ticket_ref(other_ref)
     rows = locked_rows(session, ticket_ids=[i for i in (ticket_id, other_id) if i is not None])
     row = rows.get(ticket_id) if ticket_id else None
-    if row is None or not access.may_see_requester(actor, row.requester_id):
+    if row is None or not may_see(actor, row):
         raise NotFound(f"no ticket {ref}")
     _ensure_may_link(actor)
     other = rows.get(other_id) if other_id else None
@@ -236,10 +256,10 @@ def add_link(session: Session, *, actor: User, ref: str, request: LinkCreate) ->
         created_by_id=actor.id,
         at=now,
     )
-    # A link between two customers' tickets is kept out of their histories: each would read
-    # the number of a ticket they cannot see.
-    internal = row.requester_id != other.requester_id
-    for each in (row, other):
+    for each, far in ((row, other), (other, row)):
+        # Kept out of the customers' history when some reader of the ticket cannot see the
+        # other: they would read its number.
+        internal = not names_only_what_its_readers_see(each, far)
         record_link_change(
             session,
             each,
@@ -263,10 +283,16 @@ def remove_link(session: Session, *, actor: User, ref: str, link_id: int) -> Non
         raise Conflict("a merged_into link records a merge and cannot be removed", field="link_id")
     rows = locked_rows(session, ticket_ids=[link.from_ticket_id, link.to_ticket_id])
     before = {ticket_id: link_summaries(session, ticket_id=ticket_id) for ticket_id in rows}
-    internal = len({each.requester_id for each in rows.values()}) > 1
     history = {
-        ticket_id: link_history(link, ticket_id=ticket_id, added=False, internal=internal)
-        for ticket_id in rows
+        ticket_id: link_history(
+            link,
+            ticket_id=ticket_id,
+            added=False,
+            internal=not names_only_what_its_readers_see(
+                each, rows[other_end(link, ticket_id=ticket_id)]
+            ),
+        )
+        for ticket_id, each in rows.items()
     }
     repository.delete_link(session, link_id=link.id)
     session.expunge(link)

@@ -2,7 +2,7 @@
 per ticket and one parent per ticket held by partial unique indexes
 
 Revision ID: b8e2d1f00a10
-Revises: 5c3f9a1d2e7b
+Revises: a7f1c0de0901
 Create Date: 2026-12-07 18:30:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "b8e2d1f00a10"
-down_revision: str | None = "5c3f9a1d2e7b"
+down_revision: str | None = "a7f1c0de0901"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
