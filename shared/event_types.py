@@ -27,6 +27,7 @@ class EventType(StrEnum):
     TICKET_SLA_UPDATED = "ticket.sla_updated"
     TICKET_SLA_BREACHED = "ticket.sla_breached"
     TICKET_ESCALATED = "ticket.escalated"
+    TICKET_MERGED = "ticket.merged"
     ARTICLE_CREATED = "article.created"
     ARTICLE_UPDATED = "article.updated"
     ARTICLE_DELETED = "article.deleted"
@@ -145,6 +146,25 @@ class TicketEscalated(TicketEventData):
     escalation: Escalation
 
 
+class MergeTarget(BaseModel):
+    id: int
+    number: str
+
+
+class TicketMerged(TicketEventData):
+    """The ticket was merged into another: its comments copied there, itself closed with a
+    `merged_into` link. `ticket` is the merged (closed) ticket; the target announces the
+    change with a ticket.updated of its `links`."""
+
+    event_type = EventType.TICKET_MERGED
+    into: MergeTarget = Field(description="The ticket it was merged into.")
+    comments_copied: int = Field(description="How many comments were copied onto the target.")
+    public_comments_made_internal: bool = Field(
+        description="Whether its public comments were copied as internal notes (the two "
+        "tickets have different requesters, unless staff asked to keep them public)."
+    )
+
+
 class SlaTargets(BaseModel):
     first_response_due_at: datetime | None = Field(
         description="When the first public reply is due (null: no target)."
@@ -219,6 +239,7 @@ EVENT_DATA: dict[EventType, type[EventData]] = {
         TicketResolved,
         TicketCommented,
         TicketEscalated,
+        TicketMerged,
         TicketSlaUpdated,
         TicketSlaBreached,
         ArticleCreated,

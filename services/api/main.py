@@ -31,6 +31,7 @@ from services.api.routing.router import router as routing_router
 from services.api.search.router import router as search_router
 from services.api.security_headers import SecurityHeaders
 from services.api.stats.router import router as stats_router
+from services.api.ticket_links.router import router as ticket_links_router
 from services.api.tickets.escalation_router import router as escalation_router
 from services.api.tickets.router import router as tickets_router
 from services.api.users.router import router as users_router
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tickets_router,
         escalation_router,
         comments_router,
+        ticket_links_router,
         articles_router,
         ticket_articles_router,
         search_router,

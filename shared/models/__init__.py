@@ -26,6 +26,7 @@ from shared.models.ticket import (
     ticket_number,
     ticket_tags,
 )
+from shared.models.ticket_link import LinkKind, TicketLink
 from shared.models.user import ApiKey, Role, User
 from shared.models.webhook import (
     DeliveryStatus,
@@ -48,6 +49,7 @@ __all__ = [
     "CustomFieldType",
     "DeliveryStatus",
     "IdempotencyKey",
+    "LinkKind",
     "NotifiedEvent",
     "OutboxEvent",
     "PriorityLevel",
@@ -64,6 +66,7 @@ __all__ = [
     "TicketComment",
     "TicketEscalation",
     "TicketHistory",
+    "TicketLink",
     "User",
     "WebhookAttempt",
     "WebhookDelivery",

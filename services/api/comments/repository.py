@@ -15,7 +15,8 @@ def comments_of(session: Session, *, ticket_id: int, include_internal: bool) -> 
     query = select(TicketComment).where(TicketComment.ticket_id == ticket_id)
     if not include_internal:
         query = query.where(TicketComment.is_internal.is_(False))
-    return list(session.scalars(query.order_by(TicketComment.id)))
+    # By time: comments copied by a merge keep theirs and fall into place in the conversation.
+    return list(session.scalars(query.order_by(TicketComment.created_at, TicketComment.id)))
 
 
 _INSERT_COMMENT = insert(table_of(TicketComment)).returning(table_of(TicketComment).c.id)

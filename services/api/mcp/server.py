@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 
 from services.api.mcp import (
     bulk_tools,
+    link_tools,
     participant_tools,
     reference_tools,
     ticket_tools,
@@ -35,7 +36,7 @@ list_statuses to find valid ids. Tickets are named by id (42) or number (TKT-042
 the REST API's shapes. A bot that cannot solve a ticket escalates it to a human with
 escalate_ticket; suggest_articles and link_article tie tickets to the knowledge base.
 follow_ticket / unfollow_ticket and add_cc / remove_cc manage who follows a ticket (staff) and
-who is copied on it (customers).
+who is copied on it (customers). merge_tickets and link_tickets tie tickets to each other.
 """
 
 
@@ -93,6 +94,7 @@ def create_mcp_server() -> MCPServer:
     ticket_tools.register(server)
     workflow_tools.register(server)
     participant_tools.register(server)
+    link_tools.register(server)
     reference_tools.register(server)
     bulk_tools.register(server)
     return server

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,15 +17,16 @@ from services.api.custom_fields.values import (
     value_changes,
     value_filters,
 )
+from services.api.ticket_links import repository as ticket_links
 from services.api.tickets import access, repository
 from services.api.tickets.schemas import HistoryOut, TicketCreate, TicketFilters, TicketUpdate
 from shared import ticket_rows
 from shared.clock import utcnow
 from shared.custom_values import shown_values
-from shared.errors import InvalidReference, NotFound, StaleVersion
+from shared.errors import Conflict, InvalidReference, NotFound, StaleVersion
 from shared.event_types import TicketAssigned, TicketCreated, TicketEventData
-from shared.models import Ticket, TicketHistory, User, parse_ticket_ref
-from shared.reference_cache import UserRecord, reference_cache
+from shared.models import Ticket, TicketHistory, User, parse_ticket_ref, ticket_number
+from shared.reference_cache import StatusRecord, UserRecord, reference_cache
 from shared.ticket_changes import (
     FieldChange,
     HistoryEntry,
@@ -370,20 +372,24 @@ def update_ticket(
     now = utcnow()
     resolved = False
     if new_status is not None and new_status.id != row.status_id:
-        changes.append(FieldChange("status", _named(current_status), _named(new_status)))
-        values["status_id"] = new_status.id
-        if new_status.pauses_sla and not current_status.pauses_sla:
-            repository.start_sla_pause(session, ticket_id=row.id, at=now)
-        elif current_status.pauses_sla and not new_status.pauses_sla:
-            repository.end_sla_pause(session, ticket_id=row.id, at=now)
-        if not new_status.is_closed:
-            values["resolved_at"] = values["closed_at"] = None
-        else:
-            if not current_status.is_closed:
-                values["resolved_at"] = now
-                resolved = True
-            if new_status.id == reference.terminal_status_id:
-                values["closed_at"] = now
+        merged_into = ticket_links.merged_into(session, ticket_id=row.id)
+        if merged_into is not None:
+            raise Conflict(
+                f"{ticket_number(row.id)} was merged into {ticket_number(merged_into)} and "
+                "stays closed; work on that ticket instead",
+                field="status_id",
+            )
+        move = move_status(
+            session,
+            ticket_id=row.id,
+            current=current_status,
+            new=new_status,
+            terminal_status_id=reference.terminal_status_id,
+            at=now,
+        )
+        changes.append(move.change)
+        values |= move.values
+        resolved = move.resolved
 
     if not changes:
         return _view_for(session, row, viewer=actor)
@@ -400,6 +406,45 @@ def update_ticket(
         events=field_change_events(staff, changes, actor=actor, resolved=resolved),
     )
     return staff if actor.role.is_staff else _view_for(session, row, viewer=actor)
+
+
+@dataclass(frozen=True)
+class StatusMove:
+    """A ticket entering another status: its change record, the columns to write and whether
+    it is resolved by it (entering a closed status from an open one)."""
+
+    change: FieldChange
+    values: dict[str, Any]
+    resolved: bool
+
+
+def move_status(
+    session: Session,
+    *,
+    ticket_id: int,
+    current: StatusRecord,
+    new: StatusRecord,
+    terminal_status_id: int | None,
+    at: datetime,
+) -> StatusMove:
+    """Move a ticket to another status: the SLA pause starts or ends with it, resolved_at and
+    closed_at are set on closing (closed_at in the terminal status) and cleared on re-opening.
+    The caller writes `values` with the ticket's row (the merge does too)."""
+    values: dict[str, Any] = {"status_id": new.id}
+    resolved = False
+    if new.pauses_sla and not current.pauses_sla:
+        repository.start_sla_pause(session, ticket_id=ticket_id, at=at)
+    elif current.pauses_sla and not new.pauses_sla:
+        repository.end_sla_pause(session, ticket_id=ticket_id, at=at)
+    if not new.is_closed:
+        values["resolved_at"] = values["closed_at"] = None
+    else:
+        if not current.is_closed:
+            values["resolved_at"] = at
+            resolved = True
+        if new.id == terminal_status_id:
+            values["closed_at"] = at
+    return StatusMove(FieldChange("status", _named(current), _named(new)), values, resolved)
 
 
 def _with_changes(values: dict[int, Any], changes: list[ValueChange]) -> dict[int, Any]:
