@@ -1,17 +1,19 @@
 """The webhook contract: one model per event type, the `data` of its Standard Webhooks envelope.
 
 These are the events' own schemas, published in the OpenAPI document's `webhooks` section; the
-ticket inside is the ticket as staff see it. `actor` is who made the change, or null for the
-system (an SLA breach, an automatic assignment).
+ticket inside is the ticket as staff see it. `actor` is who made the change: a user (`kind`
+"user", left out of payloads as the default), a trigger (`kind` "trigger", with the depth of the
+chain of triggers that led to it), or null for the system (an SLA breach, an automatic
+assignment).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.models import SlaStatus
 from shared.ticket_view import TicketView, UserRef
@@ -47,9 +49,39 @@ class Change(BaseModel):
     to: Any
 
 
+class UserActor(UserRef):
+    """A person (or a bot user) who acted."""
+
+    kind: Literal["user"] = Field(default="user", description="Absent from payloads: a user.")
+
+
+class TriggerActor(BaseModel):
+    """A trigger that acted on an event (its change may fire other triggers, up to a cap)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["trigger"]
+    id: int
+    name: str
+    depth: int = Field(description="1 for a trigger fired by a person's or the system's change.")
+
+
+EventActor = UserActor | TriggerActor
+
+
 class EventData(BaseModel):
     event_type: ClassVar[EventType]
-    actor: UserRef | None = Field(description="Who acted; null for the system.")
+    actor: UserActor | TriggerActor | None = Field(
+        description="Who acted: a user, a trigger (`kind` says which); null for the system."
+    )
+
+    @field_validator("actor", mode="before")
+    @classmethod
+    def _user_actor(cls, value: Any) -> Any:
+        """A plain UserRef (what `user_ref` gives) is a user actor."""
+        if isinstance(value, UserRef) and not isinstance(value, UserActor):
+            return UserActor(**value.model_dump())
+        return value
 
 
 class TicketEventData(EventData):

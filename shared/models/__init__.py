@@ -25,6 +25,7 @@ from shared.models.ticket import (
     ticket_number,
     ticket_tags,
 )
+from shared.models.trigger import Trigger, TriggerFailure
 from shared.models.user import ApiKey, Role, User
 from shared.models.webhook import (
     DeliveryStatus,
@@ -63,6 +64,8 @@ __all__ = [
     "TicketComment",
     "TicketEscalation",
     "TicketHistory",
+    "Trigger",
+    "TriggerFailure",
     "User",
     "WebhookAttempt",
     "WebhookDelivery",
