@@ -139,10 +139,10 @@ def render_template(template: str, values: dict[str, str]) -> str:
 
 
 def check_actions(session: Session, actions: Sequence[Action], *, prefix: str = "actions") -> None:
-    """Refuse (422 naming `actions[i].<field>`) what names nothing usable."""
+    """Refuse (422 naming `actions.<i>.<field>`) what names nothing usable."""
     reference = reference_cache.reference(session)
     for index, action in enumerate(actions):
-        where = f"{prefix}[{index}]"
+        where = f"{prefix}.{index}"
         if isinstance(action, SetStatus) and action.status_id not in reference.statuses:
             raise InvalidReference(
                 f"no status with id {action.status_id}", field=f"{where}.status_id"

@@ -77,7 +77,7 @@ class RequesterDomainCondition(_Condition):
         StringConstraints(
             strip_whitespace=True,
             to_lower=True,
-            pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$",
+            pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$",
             max_length=253,
         ),
     ]
@@ -141,10 +141,10 @@ class Conditions(BaseModel):
     any: list[Condition] = Field(default_factory=list, max_length=50)
 
     def each(self) -> list[tuple[str, Condition]]:
-        """Every condition with its place in the input (`conditions.all[0]`)."""
+        """Every condition with its place in the input (`conditions.all.0`)."""
         return [
-            *((f"conditions.all[{index}]", c) for index, c in enumerate(self.all)),
-            *((f"conditions.any[{index}]", c) for index, c in enumerate(self.any)),
+            *((f"conditions.all.{index}", c) for index, c in enumerate(self.all)),
+            *((f"conditions.any.{index}", c) for index, c in enumerate(self.any)),
         ]
 
 
@@ -298,7 +298,7 @@ def _check_value(
 
 
 def check_conditions(session: Session, conditions: Conditions, *, prefix: str = "") -> None:
-    """Refuse (422 naming `conditions.all[i].<field>`) a condition naming nothing that exists."""
+    """Refuse (422 naming `conditions.all.<i>.<field>`) a condition naming nothing that exists."""
     reference = reference_cache.reference(session)
     for where, condition in conditions.each():
         where = prefix + where

@@ -45,7 +45,7 @@ def _event_types(event_types: list[EventType]) -> list[str]:
     for index, event_type in enumerate(event_types):
         if not event_type.startswith("ticket.") or event_type is EventType.TICKET_SLA_UPDATED:
             raise InvalidInput(
-                f"triggers run on ticket events, not {event_type}", field=f"event_types[{index}]"
+                f"triggers run on ticket events, not {event_type}", field=f"event_types.{index}"
             )
     return sorted(set(event_types))
 
