@@ -103,12 +103,17 @@ def _payloads(session: Session, event_ids: list[str]) -> list[tuple[int, str, st
 
 
 def run_triggers(session: Session, *, event_ids: Sequence[str], now: datetime) -> int:
-    """Fire the active triggers on these handled events, in commit order; how many fired."""
+    """Fire the active triggers on these handled events, in commit order; how many fired.
+
+    The batch's payloads and tickets are read in one statement each; a ticket is locked and
+    read again only when a trigger matches it, before that trigger acts."""
+    if not event_ids:
+        return 0
     triggers = trigger_cache.active(session)
-    if not triggers or not event_ids:
+    if not triggers:
         return 0
     cap = get_settings().trigger_depth_cap
-    fired = 0
+    events = []
     for _order, event_id, payload in sorted(_payloads(session, list(event_ids))):
         facts = event_facts(event_id, payload)
         if facts.ticket_id is None or not facts.event_type.startswith("ticket."):
@@ -118,26 +123,66 @@ def run_triggers(session: Session, *, event_ids: Sequence[str], now: datetime) -
                 "event %s is %d triggers deep (the cap): no trigger runs on it", event_id, cap
             )
             continue
-        fired += _run_on_event(session, facts, triggers, now=now)
+        events.append(facts)
+    ticket_ids = list(dict.fromkeys(facts.ticket_id for facts in events if facts.ticket_id))
+    found = ticket_rows.ticket_rows(session, ticket_ids=ticket_ids, include_internal=True)
+    rows = {ticket_id: row for ticket_id, (row, _comments) in found.items()}
+    fired = 0
+    for facts in events:
+        assert facts.ticket_id is not None
+        row = rows.get(facts.ticket_id)
+        if row is None:
+            continue  # deleted meanwhile
+        row, count = _run_on_event(session, facts, triggers, row=row, now=now)
+        if row is None:
+            rows.pop(facts.ticket_id, None)
+        else:
+            rows[facts.ticket_id] = row
+        fired += count
     return fired
 
 
 def _run_on_event(
-    session: Session, facts: EventFacts, triggers: Sequence[TriggerRecord], *, now: datetime
-) -> int:
-    assert facts.ticket_id is not None
-    row = ticket_rows.ticket_row(session, ticket_id=facts.ticket_id, lock=True)
+    session: Session,
+    facts: EventFacts,
+    triggers: Sequence[TriggerRecord],
+    *,
+    row: TicketRow,
+    now: datetime,
+) -> tuple[TicketRow | None, int]:
+    """The triggers of one event, in order, each seeing the changes of those before it; the
+    ticket's row after them and how many fired."""
     fired = 0
+    locked = False
+    current: TicketRow | None = row
     for trigger in triggers:
-        if row is None:
-            return fired  # deleted meanwhile
+        if current is None:
+            break
         if not trigger.runs_on(facts.event_type):
             continue
         context = rule_context(
-            session, row=row, at=now, changes=facts.changes, comment_body=facts.comment_body
+            session, row=current, at=now, changes=facts.changes, comment_body=facts.comment_body
         )
         if not matches(trigger.conditions, context):
             continue
+        if not locked:
+            # Acting: the row as it is now, held until the commit (someone may have written
+            # since the batch read it).
+            locked = True
+            fresh = ticket_rows.ticket_row(session, ticket_id=current.id, lock=True)
+            if fresh != current:
+                current = fresh
+                if current is None:
+                    break
+                context = rule_context(
+                    session,
+                    row=current,
+                    at=now,
+                    changes=facts.changes,
+                    comment_body=facts.comment_body,
+                )
+                if not matches(trigger.conditions, context):
+                    continue
         actor = RuleActor(
             trigger_id=trigger.id,
             name=trigger.name,
@@ -146,15 +191,16 @@ def _run_on_event(
         )
         try:
             with session.begin_nested():
-                row = apply_actions(session, row=row, actions=trigger.actions, actor=actor, at=now)
+                current = apply_actions(
+                    session, row=current, actions=trigger.actions, actor=actor, at=now
+                )
         except OperationalError:
             raise  # a busy database: the whole batch is retried
         except Exception as error:  # noqa: BLE001 - any failure of one trigger is recorded
             _record_failure(session, trigger=trigger, facts=facts, error=error, at=now)
-            row = ticket_rows.ticket_row(session, ticket_id=facts.ticket_id, lock=True)
             continue
         fired += 1
-    return fired
+    return current, fired
 
 
 def _record_failure(

@@ -26,6 +26,7 @@ from shared.models import (
 from shared.settings import get_settings
 from shared.unit_of_work import transaction
 from tests.api.routing_support import new_category, new_user, set_pool
+from tests.api.test_custom_fields import statements_run
 from tests.helpers import new_ticket
 
 OPEN, IN_PROGRESS = 1, 2
@@ -558,3 +559,41 @@ def test_a_triggers_events_round_trip_through_their_published_models(
     schemas = anonymous.get("/openapi.json").json()["components"]["schemas"]
     assert schemas["TriggerActor"]["properties"]["kind"]["const"] == "trigger"
     assert "kind" in schemas["UserActor"]["properties"]
+
+
+def test_without_active_triggers_handling_runs_no_statement_for_them(
+    agent: httpx.Client, admin: httpx.Client
+) -> None:
+    assert not [t for t in admin.get("/triggers").json() if t["active"]]
+    warm = new_ticket(agent)
+    handle(unhandled(warm["id"]))  # the cache learns there are none
+    ticket = new_ticket(agent)
+
+    with transaction() as session, statements_run(session) as statements:
+        handle_ticket_events(session, events=unhandled(ticket["id"]), now=utcnow())
+
+    assert [sql for sql in statements if "triggers" in sql or "outbox.payload" in sql] == []
+
+
+def test_with_triggers_a_batch_reads_its_payloads_and_tickets_once(
+    admin: httpx.Client, agent: httpx.Client, made: list[int]
+) -> None:
+    for n in range(3):
+        new_trigger(
+            admin,
+            made,
+            conditions=[{"kind": "tag", "tag": unique(f"never{n}")}],
+            actions=[{"kind": "add_tags", "tags": ["x"]}],
+        )
+    warm = new_ticket(agent)
+    handle(unhandled(warm["id"]))  # the cache reads the triggers
+    events = [event for _ in range(4) for event in unhandled(new_ticket(agent)["id"])]
+
+    with transaction() as session, statements_run(session) as statements:
+        handle_ticket_events(session, events=events, now=utcnow())
+
+    assert [sql for sql in statements if "FROM triggers" in sql] == []
+    assert len([sql for sql in statements if "outbox.payload" in sql]) == 1
+    rows = [sql for sql in statements if "tag_names" in sql and "FOR UPDATE" not in sql]
+    # The triggers' read of the batch's tickets, beside the announcement of their due times.
+    assert len(rows) == 2
