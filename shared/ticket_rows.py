@@ -59,6 +59,9 @@ _ROW_ALONE = select(
     *_ROW_COLUMNS, _TAG_NAMES.label("tag_names"), _CUSTOM_VALUES.label("custom_values")
 ).where(_ONE)
 _ROW, _ROW_FOR_UPDATE = Prepared(_ROW_ALONE), Prepared(_ROW_ALONE.with_for_update())
+_ROWS_ALONE = select(
+    *_ROW_COLUMNS, _TAG_NAMES.label("tag_names"), _CUSTOM_VALUES.label("custom_values")
+).where(_SOME)
 
 
 def _as_row(found: Any) -> TicketRow:
@@ -84,6 +87,15 @@ def ticket_rows(
     query = _ROWS_WITH_INTERNAL if include_internal else _ROWS_PUBLIC
     found = session.connection().execute(query, {"ticket_ids": ticket_ids})
     return {row.id: (_as_row(row), int(row.comments)) for row in found}
+
+
+def plain_rows(session: Session, *, ticket_ids: list[int]) -> dict[int, TicketRow]:
+    """Tickets by id with their tag names and custom values, no comment count, in one SELECT
+    (what the worker's triggers evaluate). Missing ids are simply absent."""
+    if not ticket_ids:
+        return {}
+    found = session.connection().execute(_ROWS_ALONE, {"ticket_ids": ticket_ids})
+    return {row.id: _as_row(row) for row in found}
 
 
 def ticket_row_with_comment_count(

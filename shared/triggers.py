@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -31,7 +31,15 @@ from shared.models import OutboxEvent, Trigger, TriggerFailure
 from shared.models.base import table_of
 from shared.reference_cache import reference_cache
 from shared.rules.actions import Action, RuleActor, apply_actions, describe_actions
-from shared.rules.conditions import Conditions, matches
+from shared.rules.conditions import (
+    Conditions,
+    IndexKey,
+    RuleContext,
+    Test,
+    compiled,
+    index_key,
+    row_keys,
+)
 from shared.rules.evaluation import EventFacts, event_facts, rule_context
 from shared.settings import get_settings
 from shared.ticket_view import TicketRow
@@ -50,21 +58,74 @@ class TriggerRecord:
     conditions: Conditions
     actions: tuple[Action, ...]
     author_id: int
+    test: Test  # the conditions, compiled
 
     def runs_on(self, event_type: str) -> bool:
         return not self.event_types or event_type in self.event_types
 
 
 def trigger_record(trigger: Trigger) -> TriggerRecord:
+    conditions = Conditions.model_validate(trigger.conditions)
     return TriggerRecord(
         id=trigger.id,
         name=trigger.name,
         position=trigger.position,
         event_types=frozenset(trigger.event_types),
-        conditions=Conditions.model_validate(trigger.conditions),
+        conditions=conditions,
         actions=tuple(ACTIONS.validate_python(trigger.actions)),
         author_id=trigger.created_by_id,
+        test=compiled(conditions),
     )
+
+
+class TriggerIndex:
+    """The triggers of one event type, looked up by what a ticket they match must hold (a tag,
+    a status...): a ticket is evaluated against the few that may match it, in order."""
+
+    def __init__(self, triggers: Sequence[TriggerRecord]) -> None:
+        self._rank = {trigger.id: rank for rank, trigger in enumerate(triggers)}
+        self._always: list[TriggerRecord] = []
+        self._by_key: dict[IndexKey, list[TriggerRecord]] = {}
+        for trigger in triggers:
+            key = index_key(trigger.conditions)
+            if key is None:
+                self._always.append(trigger)
+            else:
+                self._by_key.setdefault(key, []).append(trigger)
+
+    def __bool__(self) -> bool:
+        return bool(self._rank)
+
+    def candidates(
+        self, row: TicketRow, *, after: TriggerRecord | None = None
+    ) -> list[TriggerRecord]:
+        """The triggers that may match the ticket (after `after`), in order."""
+        found = list(self._always)
+        for key in row_keys(row):
+            found += self._by_key.get(key, ())
+        start = -1 if after is None else self._rank[after.id]
+        return sorted(
+            (trigger for trigger in found if self._rank[trigger.id] > start),
+            key=lambda trigger: self._rank[trigger.id],
+        )
+
+
+class ActiveTriggers:
+    """The active triggers in order, and by event type the index of those that run on it."""
+
+    def __init__(self, triggers: tuple[TriggerRecord, ...]) -> None:
+        self.all = triggers
+        self._by_type: dict[str, TriggerIndex] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.all)
+
+    def on(self, event_type: str) -> TriggerIndex:
+        found = self._by_type.get(event_type)
+        if found is None:
+            found = TriggerIndex([t for t in self.all if t.runs_on(event_type)])
+            self._by_type[event_type] = found
+        return found
 
 
 class TriggerCache:
@@ -73,67 +134,85 @@ class TriggerCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._version: int | None = None
-        self._triggers: tuple[TriggerRecord, ...] = ()
+        self._triggers = ActiveTriggers(())
 
-    def active(self, session: Session) -> tuple[TriggerRecord, ...]:
+    def active(self, session: Session) -> ActiveTriggers:
         version = reference_cache.version(session)
         if version == self._version:
             return self._triggers
         query = (
             select(Trigger).where(Trigger.active.is_(True)).order_by(Trigger.position, Trigger.id)
         )
-        triggers = tuple(trigger_record(trigger) for trigger in session.scalars(query))
+        triggers = ActiveTriggers(tuple(trigger_record(t) for t in session.scalars(query)))
         with self._lock:
             self._version, self._triggers = version, triggers
         return triggers
 
     def forget(self) -> None:
         with self._lock:
-            self._version, self._triggers = None, ()
+            self._version, self._triggers = None, ActiveTriggers(())
 
 
 trigger_cache = TriggerCache()
 
 
-def _payloads(session: Session, event_ids: list[str]) -> list[tuple[int, str, str]]:
-    query = select(OutboxEvent.id, OutboxEvent.event_id, OutboxEvent.payload).where(
-        OutboxEvent.event_id.in_(event_ids)
-    )
-    return [(int(row[0]), str(row[1]), str(row[2])) for row in session.execute(query)]
+_OUTBOX = table_of(OutboxEvent).c
+# Built once: the statement keeps its cache key, so each batch skips compiling it.
+_PAYLOADS = select(_OUTBOX.event_id, _OUTBOX.payload).where(
+    _OUTBOX.event_id.in_(bindparam("event_ids", expanding=True))
+)
 
 
-def run_triggers(session: Session, *, event_ids: Sequence[str], now: datetime) -> int:
-    """Fire the active triggers on these handled events, in commit order; how many fired.
+def _payloads(session: Session, event_ids: list[str]) -> list[tuple[str, str]]:
+    found = session.connection().execute(_PAYLOADS, {"event_ids": event_ids})
+    return [(str(row[0]), str(row[1])) for row in found]
 
-    The batch's payloads and tickets are read in one statement each; a ticket is locked and
-    read again only when a trigger matches it, before that trigger acts."""
-    if not event_ids:
+
+# Its payload tells rules nothing: a creation changes no field, holds no comment, and is never
+# a trigger's (triggers change tickets, they do not open them).
+_NEEDS_NO_PAYLOAD = frozenset({"ticket.created"})
+
+
+def run_triggers(session: Session, *, events: Sequence[tuple[str, str, int]], now: datetime) -> int:
+    """Fire the active triggers on these handled events (id, type, ticket id), in the order
+    given (the order they were committed in); how many fired.
+
+    The batch's payloads (but a creation's) and its tickets are read in one statement each; a
+    ticket is locked and read again only when a trigger matches it, before that trigger acts."""
+    if not events:
         return 0
     triggers = trigger_cache.active(session)
     if not triggers:
         return 0
     cap = get_settings().trigger_depth_cap
-    events = []
-    for _order, event_id, payload in sorted(_payloads(session, list(event_ids))):
-        facts = event_facts(event_id, payload)
-        if facts.ticket_id is None or not facts.event_type.startswith("ticket."):
+    wanted = [event_id for event_id, kind, _ticket in events if kind not in _NEEDS_NO_PAYLOAD]
+    payloads = dict(_payloads(session, wanted)) if wanted else {}
+    batch: list[EventFacts] = []
+    for event_id, kind, ticket_id in events:
+        if not kind.startswith("ticket."):
             continue
+        if kind in _NEEDS_NO_PAYLOAD:
+            batch.append(EventFacts(event_id=event_id, event_type=kind, ticket_id=ticket_id))
+            continue
+        payload = payloads.get(event_id)
+        if payload is None:
+            continue  # its outbox row is gone: nothing tells how deep it is
+        facts = event_facts(event_id, payload)
         if facts.depth >= cap:
             logger.warning(
                 "event %s is %d triggers deep (the cap): no trigger runs on it", event_id, cap
             )
             continue
-        events.append(facts)
-    ticket_ids = list(dict.fromkeys(facts.ticket_id for facts in events if facts.ticket_id))
-    found = ticket_rows.ticket_rows(session, ticket_ids=ticket_ids, include_internal=True)
-    rows = {ticket_id: row for ticket_id, (row, _comments) in found.items()}
+        batch.append(facts)
+    ticket_ids = list(dict.fromkeys(f.ticket_id for f in batch if f.ticket_id))
+    rows = ticket_rows.plain_rows(session, ticket_ids=ticket_ids)
     fired = 0
-    for facts in events:
+    for facts in batch:
         assert facts.ticket_id is not None
         row = rows.get(facts.ticket_id)
         if row is None:
             continue  # deleted meanwhile
-        row, count = _run_on_event(session, facts, triggers, row=row, now=now)
+        row, count = _run_on_event(session, facts, triggers.on(facts.event_type), row=row, now=now)
         if row is None:
             rows.pop(facts.ticket_id, None)
         else:
@@ -145,43 +224,42 @@ def run_triggers(session: Session, *, event_ids: Sequence[str], now: datetime) -
 def _run_on_event(
     session: Session,
     facts: EventFacts,
-    triggers: Sequence[TriggerRecord],
+    triggers: TriggerIndex,
     *,
     row: TicketRow,
     now: datetime,
 ) -> tuple[TicketRow | None, int]:
     """The triggers of one event, in order, each seeing the changes of those before it; the
-    ticket's row after them and how many fired."""
+    ticket's row after them (None: it is gone) and how many fired."""
+    if not triggers:
+        return row, 0
     fired = 0
     locked = False
-    current: TicketRow | None = row
-    for trigger in triggers:
-        if current is None:
-            break
-        if not trigger.runs_on(facts.event_type):
-            continue
-        context = rule_context(
-            session, row=current, at=now, changes=facts.changes, comment_body=facts.comment_body
+    current = row
+
+    def context_of(ticket: TicketRow) -> RuleContext:
+        return rule_context(
+            session, row=ticket, at=now, changes=facts.changes, comment_body=facts.comment_body
         )
-        if not matches(trigger.conditions, context):
-            continue
+
+    pending = triggers.candidates(current)
+    context = context_of(current) if pending else None
+    while pending:
+        trigger = pending.pop(0)
+        assert context is not None
+        if not trigger.test(context):
+            continue  # the common case: nothing else is done
         if not locked:
             # Acting: the row as it is now, held until the commit (someone may have written
             # since the batch read it).
             locked = True
             fresh = ticket_rows.ticket_row(session, ticket_id=current.id, lock=True)
+            if fresh is None:
+                return None, fired
             if fresh != current:
-                current = fresh
-                if current is None:
-                    break
-                context = rule_context(
-                    session,
-                    row=current,
-                    at=now,
-                    changes=facts.changes,
-                    comment_body=facts.comment_body,
-                )
-                if not matches(trigger.conditions, context):
+                current, context = fresh, context_of(fresh)
+                pending = triggers.candidates(current, after=trigger)
+                if not trigger.test(context):
                     continue
         actor = RuleActor(
             trigger_id=trigger.id,
@@ -191,7 +269,7 @@ def _run_on_event(
         )
         try:
             with session.begin_nested():
-                current = apply_actions(
+                changed = apply_actions(
                     session, row=current, actions=trigger.actions, actor=actor, at=now
                 )
         except OperationalError:
@@ -200,6 +278,10 @@ def _run_on_event(
             _record_failure(session, trigger=trigger, facts=facts, error=error, at=now)
             continue
         fired += 1
+        if changed != current:
+            # The ticket changed: the triggers after this one may be others now.
+            current, context = changed, context_of(changed)
+            pending = triggers.candidates(current, after=trigger)
     return current, fired
 
 
@@ -233,6 +315,6 @@ def dry_run(
     `changed` conditions do not hold) and what its actions would do; nothing is written."""
     context = rule_context(session, row=row, at=now)
     return {
-        "matches": matches(trigger.conditions, context),
+        "matches": trigger.test(context),
         "actions": describe_actions(session, row=row, actions=trigger.actions),
     }

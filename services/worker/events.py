@@ -58,8 +58,8 @@ def handle_ticket_events(
     # In the transaction that records them handled: a redelivered event fires no trigger twice.
     run_triggers(
         session,
-        event_ids=[
-            event_id
+        events=[
+            (event_id, kind, ticket)
             for event_id, kind, ticket in fresh
             if event_id in handled and ticket is not None and kind not in WORKER_ANNOUNCEMENTS
         ],

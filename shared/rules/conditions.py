@@ -8,9 +8,10 @@ statement of its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -159,6 +160,15 @@ class RuleContext:
     comment_body: str | None
     at: datetime
 
+    @cached_property
+    def folded_texts(self) -> dict[str, str]:
+        """The texts `text_contains` looks in, case-folded once for every rule."""
+        return {
+            "title": self.row.title.casefold(),
+            "description": self.row.description.casefold(),
+            "comment": (self.comment_body or "").casefold(),
+        }
+
 
 def _value_of(field: str, context: RuleContext) -> Any:
     row = context.row
@@ -241,14 +251,10 @@ def holds(condition: Condition, context: RuleContext) -> bool:
         email = context.requester.email if context.requester is not None else ""
         return email.rpartition("@")[2].lower() == condition.domain
     if isinstance(condition, TextContainsCondition):
-        texts = {
-            "title": context.row.title,
-            "description": context.row.description,
-            "comment": context.comment_body or "",
-        }
+        texts = context.folded_texts
         where = list(texts.values()) if condition.within == "any" else [texts[condition.within]]
         wanted = condition.text.casefold()
-        return any(wanted in text.casefold() for text in where)
+        return any(wanted in text for text in where)
     if isinstance(condition, ChangedCondition):
         return _changed(condition, context)
     return _inside_business_hours(context) is condition.inside
@@ -259,6 +265,52 @@ def matches(conditions: Conditions, context: RuleContext) -> bool:
     if not all(holds(condition, context) for condition in conditions.all):
         return False
     return not conditions.any or any(holds(condition, context) for condition in conditions.any)
+
+
+Test = Callable[[RuleContext], bool]
+
+
+def _test_of(condition: Condition) -> Test:
+    """One condition as a function: the common ones without the dispatch of `holds`."""
+    if isinstance(condition, TagCondition):
+        tag = condition.tag
+        if condition.operator == "has":
+            return lambda context: tag in context.row.tags
+        return lambda context: tag not in context.row.tags
+    if isinstance(condition, TextContainsCondition):
+        text, within = condition.text.casefold(), condition.within
+        if within == "any":
+            return lambda context: any(text in each for each in context.folded_texts.values())
+        return lambda context: text in context.folded_texts[within]
+    if isinstance(condition, FieldCondition) and condition.operator in ("is", "is_not"):
+        column = {
+            "status_id": "status_id",
+            "priority_id": "priority_id",
+            "category_id": "category_id",
+            "assigned_to": "assignee_id",
+        }.get(condition.field)
+        if column is not None:
+            wanted = condition.value
+            if condition.operator == "is":
+                return lambda context: getattr(context.row, column) == wanted
+            return lambda context: getattr(context.row, column) != wanted
+    return lambda context: holds(condition, context)
+
+
+def compiled(conditions: Conditions) -> Test:
+    """`matches` for these conditions, built once (a rule evaluated on every event)."""
+    every = tuple(_test_of(condition) for condition in conditions.all)
+    some = tuple(_test_of(condition) for condition in conditions.any)
+
+    def test(context: RuleContext) -> bool:
+        for each in every:
+            if not each(context):
+                return False
+        if not some:
+            return True
+        return any(each(context) for each in some)
+
+    return test
 
 
 def _check_value(
@@ -310,3 +362,37 @@ def check_conditions(session: Session, conditions: Conditions, *, prefix: str = 
         elif isinstance(condition, ChangedCondition):
             for side, value in (("from", condition.from_), ("to", condition.to)):
                 _check_value(session, reference, condition.field, value, where=f"{where}.{side}")
+
+
+IndexKey = tuple[str, Any]
+_COLUMNS = {
+    "status_id": "status_id",
+    "priority_id": "priority_id",
+    "category_id": "category_id",
+    "assigned_to": "assignee_id",
+}
+
+
+def index_key(conditions: Conditions) -> IndexKey | None:
+    """A key every ticket these conditions match has among `row_keys` (a tag it must have, a
+    column's value), or None: rules are looked up by it instead of all being evaluated."""
+    for condition in conditions.all:
+        if isinstance(condition, TagCondition) and condition.operator == "has":
+            return ("tag", condition.tag)
+        if (
+            isinstance(condition, FieldCondition)
+            and condition.operator == "is"
+            and condition.field in _COLUMNS
+        ):
+            return (_COLUMNS[condition.field], condition.value)
+    return None
+
+
+def row_keys(row: TicketRow) -> list[IndexKey]:
+    return [
+        ("status_id", row.status_id),
+        ("priority_id", row.priority_id),
+        ("category_id", row.category_id),
+        ("assignee_id", row.assignee_id),
+        *(("tag", tag) for tag in row.tags),
+    ]

@@ -587,12 +587,16 @@ def test_with_triggers_a_batch_reads_its_payloads_and_tickets_once(
         )
     warm = new_ticket(agent)
     handle(unhandled(warm["id"]))  # the cache reads the triggers
-    events = [event for _ in range(4) for event in unhandled(new_ticket(agent)["id"])]
+    tickets = [new_ticket(agent) for _ in range(4)]
+    for ticket in tickets[:2]:
+        agent.patch(f"/tickets/{ticket['id']}", json={"priority_id": HIGH})
+    events = [event for ticket in tickets for event in unhandled(ticket["id"])]
 
     with transaction() as session, statements_run(session) as statements:
         handle_ticket_events(session, events=events, now=utcnow())
 
     assert [sql for sql in statements if "FROM triggers" in sql] == []
+    # The payloads of the two updates (a creation's tells rules nothing).
     assert len([sql for sql in statements if "outbox.payload" in sql]) == 1
     rows = [sql for sql in statements if "tag_names" in sql and "FOR UPDATE" not in sql]
     # The triggers' read of the batch's tickets, beside the announcement of their due times.
