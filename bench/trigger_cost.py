@@ -63,7 +63,8 @@ def measure_trigger_cost(plan: Plan, directory: Path, rows: list[Row]) -> None:
             target="≤ 1.2× the same handling with none",
             detail=f"{ratio:.2f}× ({without:.0f} us without): the median ratio of "
             f"{measured['rounds']} pairs of rounds of {events_per_round} ticket.created events, "
-            f"{EVENTS_PER_TRANSACTION} per transaction; triggers matching nothing: 10 looking for a text, 40 for a tag or a priority",
+            f"{EVENTS_PER_TRANSACTION} per transaction; triggers matching nothing: 10 looking "
+            "for a text, 40 for a tag or a priority",
             lower_is_better=True,
         )
     )
