@@ -141,13 +141,13 @@ def _run(events_per_round: int) -> dict[str, float]:
     timed(batches[1], active=True)
     without, with_triggers = [], []
     for index in range(rounds):
-        first, second = batches[2 + 2 * index], batches[3 + 2 * index]
+        earlier, later = batches[2 + 2 * index], batches[3 + 2 * index]
         if index % 2:  # ABBA: neither side always goes first
-            with_triggers.append(timed(first, active=True))
-            without.append(timed(second, active=False))
+            with_triggers.append(timed(earlier, active=True))
+            without.append(timed(later, active=False))
         else:
-            without.append(timed(first, active=False))
-            with_triggers.append(timed(second, active=True))
+            without.append(timed(earlier, active=False))
+            with_triggers.append(timed(later, active=True))
     # Rounds side by side: the machine's load drifts during the run, a pair shares it.
     ratio = statistics.median(w / wo for w, wo in zip(with_triggers, without, strict=True))
     return {
