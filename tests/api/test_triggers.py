@@ -12,7 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.models import OutboxEvent, Ticket, TicketComment, TicketHistory
+from tests.api.test_mcp import call as mcp_call
+from tests.api.test_mcp import error_text, ok
 from tests.helpers import new_ticket, problem_of
+from tests.support.processes import ApiServer
 
 IN_PROGRESS, HIGH = 2, 2
 
@@ -268,3 +271,46 @@ def test_failures_are_for_admins(admin: httpx.Client, agent: httpx.Client, made:
 
     assert admin.get(f"/triggers/{trigger['id']}/failures").json() == []
     assert agent.get(f"/triggers/{trigger['id']}/failures").status_code == 403
+
+
+def test_staff_list_and_test_triggers_through_mcp(
+    api_server: ApiServer,
+    api_keys: dict[str, str],
+    admin: httpx.Client,
+    agent: httpx.Client,
+    made: list[int],
+) -> None:
+    tag = unique("mcp")
+    ticket = new_ticket(agent, tags=[tag])
+    trigger = new_trigger(admin, made, conditions={"all": [{"kind": "tag", "tag": tag}]})
+
+    listed = ok(mcp_call(api_server, api_keys["agent"], "list_triggers"))
+    tested = ok(
+        mcp_call(
+            api_server,
+            api_keys["agent"],
+            "test_trigger",
+            trigger_id=trigger["id"],
+            ticket=ticket["number"],
+        )
+    )
+
+    assert trigger["id"] in [each["id"] for each in listed]
+    assert (tested["matches"], tested["actions"][0]["kind"]) == (True, "set_priority")
+    assert (
+        agent.get(f"/tickets/{ticket['id']}").json()["priority"]["id"] == ticket["priority"]["id"]
+    )
+
+
+def test_customers_cannot_use_the_trigger_tools(
+    api_server: ApiServer, api_keys: dict[str, str], admin: httpx.Client, made: list[int]
+) -> None:
+    trigger = new_trigger(admin, made)
+
+    listed = mcp_call(api_server, api_keys["customer"], "list_triggers")
+    tested = mcp_call(
+        api_server, api_keys["customer"], "test_trigger", trigger_id=trigger["id"], ticket=1
+    )
+
+    assert "Forbidden" in error_text(listed)
+    assert "Forbidden" in error_text(tested)

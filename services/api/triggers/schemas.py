@@ -61,7 +61,7 @@ class TriggerUpdate(StrictInput):
 class TriggerTest(StrictInput):
     ticket: Annotated[
         str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=30),
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=40),
         Field(description="The ticket: its id or TKT- number."),
     ]
 
