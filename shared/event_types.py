@@ -29,6 +29,7 @@ class EventType(StrEnum):
     TICKET_SLA_UPDATED = "ticket.sla_updated"
     TICKET_SLA_BREACHED = "ticket.sla_breached"
     TICKET_ESCALATED = "ticket.escalated"
+    TICKET_FORWARDED = "ticket.forwarded"
     ARTICLE_CREATED = "article.created"
     ARTICLE_UPDATED = "article.updated"
     ARTICLE_DELETED = "article.deleted"
@@ -37,7 +38,9 @@ class EventType(StrEnum):
 # The worker's own announcements: it records them as handled in the transaction that writes
 # them, and they are never queued for it (handling one changes nothing the worker computes, and
 # a Celery message costs more than the event's whole work).
-WORKER_ANNOUNCEMENTS = frozenset({EventType.TICKET_SLA_UPDATED.value})
+WORKER_ANNOUNCEMENTS = frozenset(
+    {EventType.TICKET_SLA_UPDATED.value, EventType.TICKET_FORWARDED.value}
+)
 
 
 class Change(BaseModel):
@@ -176,6 +179,21 @@ class TicketEscalated(TicketEventData):
     escalation: Escalation
 
 
+class ForwardedEvent(BaseModel):
+    id: str = Field(description="The event the trigger acted on.")
+    type: EventType
+    changes: dict[str, Change] = Field(default_factory=dict)
+
+
+class TicketForwarded(TicketEventData):
+    """A trigger sent an event to one chosen webhook endpoint: only that endpoint receives this
+    (whatever it subscribes to), with the ticket as it is after the trigger's actions."""
+
+    event_type = EventType.TICKET_FORWARDED
+    endpoint_id: int
+    event: ForwardedEvent
+
+
 class SlaTargets(BaseModel):
     first_response_due_at: datetime | None = Field(
         description="When the first public reply is due (null: no target)."
@@ -250,6 +268,7 @@ EVENT_DATA: dict[EventType, type[EventData]] = {
         TicketResolved,
         TicketCommented,
         TicketEscalated,
+        TicketForwarded,
         TicketSlaUpdated,
         TicketSlaBreached,
         ArticleCreated,

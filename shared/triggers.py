@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from shared import ticket_rows
 from shared.errors import DomainError
+from shared.event_types import EventType, ForwardedEvent
 from shared.models import OutboxEvent, Trigger, TriggerFailure
 from shared.models.base import table_of
 from shared.reference_cache import reference_cache
@@ -173,17 +174,27 @@ def _payloads(session: Session, event_ids: list[str]) -> list[tuple[str, str]]:
 _NEEDS_NO_PAYLOAD = frozenset({"ticket.created"})
 
 
-def run_triggers(session: Session, *, events: Sequence[tuple[str, str, int]], now: datetime) -> int:
+@dataclass(frozen=True)
+class TriggersRun:
+    fired: int
+    # Events the triggers wrote that only the notifier consumes (ticket.forwarded): the worker
+    # records them handled in this transaction, as it does its own announcements.
+    announced: list[str]
+
+
+def run_triggers(
+    session: Session, *, events: Sequence[tuple[str, str, int]], now: datetime
+) -> TriggersRun:
     """Fire the active triggers on these handled events (id, type, ticket id), in the order
-    given (the order they were committed in); how many fired.
+    given (the order they were committed in).
 
     The batch's payloads (but a creation's) and its tickets are read in one statement each; a
     ticket is locked and read again only when a trigger matches it, before that trigger acts."""
     if not events:
-        return 0
+        return TriggersRun(0, [])
     triggers = trigger_cache.active(session)
     if not triggers:
-        return 0
+        return TriggersRun(0, [])
     cap = get_settings().trigger_depth_cap
     wanted = [event_id for event_id, kind, _ticket in events if kind not in _NEEDS_NO_PAYLOAD]
     payloads = dict(_payloads(session, wanted)) if wanted else {}
@@ -207,18 +218,22 @@ def run_triggers(session: Session, *, events: Sequence[tuple[str, str, int]], no
     ticket_ids = list(dict.fromkeys(f.ticket_id for f in batch if f.ticket_id))
     rows = ticket_rows.plain_rows(session, ticket_ids=ticket_ids)
     fired = 0
+    announced: list[str] = []
     for facts in batch:
         assert facts.ticket_id is not None
         row = rows.get(facts.ticket_id)
         if row is None:
             continue  # deleted meanwhile
-        row, count = _run_on_event(session, facts, triggers.on(facts.event_type), row=row, now=now)
+        row, count, wrote = _run_on_event(
+            session, facts, triggers.on(facts.event_type), row=row, now=now
+        )
+        announced += wrote
         if row is None:
             rows.pop(facts.ticket_id, None)
         else:
             rows[facts.ticket_id] = row
         fired += count
-    return fired
+    return TriggersRun(fired, announced)
 
 
 def _run_on_event(
@@ -228,12 +243,14 @@ def _run_on_event(
     *,
     row: TicketRow,
     now: datetime,
-) -> tuple[TicketRow | None, int]:
+) -> tuple[TicketRow | None, int, list[str]]:
     """The triggers of one event, in order, each seeing the changes of those before it; the
-    ticket's row after them (None: it is gone) and how many fired."""
+    ticket's row after them (None: it is gone), how many fired and the ids of the events only
+    the notifier consumes that they wrote."""
     if not triggers:
-        return row, 0
+        return row, 0, []
     fired = 0
+    announced: list[str] = []
     locked = False
     current = row
 
@@ -255,7 +272,7 @@ def _run_on_event(
             locked = True
             fresh = ticket_rows.ticket_row(session, ticket_id=current.id, lock=True)
             if fresh is None:
-                return None, fired
+                return None, fired, announced
             if fresh != current:
                 current, context = fresh, context_of(fresh)
                 pending = triggers.candidates(current, after=trigger)
@@ -269,8 +286,17 @@ def _run_on_event(
         )
         try:
             with session.begin_nested():
-                changed = apply_actions(
-                    session, row=current, actions=trigger.actions, actor=actor, at=now
+                done = apply_actions(
+                    session,
+                    row=current,
+                    actions=trigger.actions,
+                    actor=actor,
+                    at=now,
+                    event=ForwardedEvent(
+                        id=facts.event_id,
+                        type=EventType(facts.event_type),
+                        changes=facts.changes,
+                    ),
                 )
         except OperationalError:
             raise  # a busy database: the whole batch is retried
@@ -278,11 +304,13 @@ def _run_on_event(
             _record_failure(session, trigger=trigger, facts=facts, error=error, at=now)
             continue
         fired += 1
+        announced += done.announced
+        changed = done.row
         if changed != current:
             # The ticket changed: the triggers after this one may be others now.
             current, context = changed, context_of(changed)
             pending = triggers.candidates(current, after=trigger)
-    return current, fired
+    return current, fired, announced
 
 
 def _record_failure(

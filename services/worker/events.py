@@ -56,7 +56,7 @@ def handle_ticket_events(
     # Stamped when the work is done: processed_at - created_at is the event lag.
     handled = record_handled(session, event_ids=[event[0] for event in fresh], at=utcnow())
     # In the transaction that records them handled: a redelivered event fires no trigger twice.
-    run_triggers(
+    triggered = run_triggers(
         session,
         events=[
             (event_id, kind, ticket)
@@ -65,6 +65,7 @@ def handle_ticket_events(
         ],
         now=now,
     )
+    record_handled(session, event_ids=triggered.announced, at=utcnow())
     return handled
 
 

@@ -14,13 +14,20 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared import ticket_writes
 from shared.custom_field_values import input_name, valid_value
 from shared.errors import InvalidInput, InvalidReference
-from shared.event_types import CommentData, TicketCommented, TriggerActor
-from shared.models import ticket_number
+from shared.event_types import (
+    CommentData,
+    ForwardedEvent,
+    TicketCommented,
+    TicketForwarded,
+    TriggerActor,
+)
+from shared.models import WebhookEndpoint, ticket_number
 from shared.reference_cache import ReferenceData, reference_cache
 from shared.routing import pick_assignee, routing_of
 from shared.rules.conditions import TagName
@@ -99,6 +106,14 @@ class AssignFromPool(_Action):
     kind: Literal["assign_from_pool"]
 
 
+class SendToWebhook(_Action):
+    """Send the event to one webhook endpoint (a `ticket.forwarded` event only it receives,
+    after the other actions); the notifier delivers it like any other."""
+
+    kind: Literal["send_to_webhook"]
+    endpoint_id: RefId
+
+
 Action = Annotated[
     SetStatus
     | SetPriority
@@ -109,7 +124,8 @@ Action = Annotated[
     | RemoveTags
     | AddNote
     | PublicReply
-    | AssignFromPool,
+    | AssignFromPool
+    | SendToWebhook,
     Field(discriminator="kind"),
 ]
 
@@ -173,12 +189,30 @@ def check_actions(session: Session, actions: Sequence[Action], *, prefix: str = 
                 valid_value(field, action.value)
             except InvalidInput as error:
                 raise InvalidInput(error.detail, field=f"{where}.value") from None
+        if isinstance(action, SendToWebhook) and not _endpoint_exists(session, action.endpoint_id):
+            raise InvalidReference(
+                f"no webhook endpoint with id {action.endpoint_id}", field=f"{where}.endpoint_id"
+            )
         if isinstance(action, PublicReply) and (unknown := unknown_placeholders(action.template)):
             known = ", ".join(f"{{{{{name}}}}}" for name in sorted(PLACEHOLDERS))
             raise InvalidInput(
                 f"unknown placeholder {{{{{unknown[0]}}}}} (known: {known})",
                 field=f"{where}.template",
             )
+
+
+def _endpoint_exists(session: Session, endpoint_id: int, *, enabled: bool = False) -> bool:
+    """Read only: the notifier owns the endpoints' delivery state."""
+    query = select(WebhookEndpoint.id).where(WebhookEndpoint.id == endpoint_id)
+    if enabled:
+        query = query.where(WebhookEndpoint.enabled.is_(True))
+    return session.scalar(query) is not None
+
+
+@dataclass(frozen=True)
+class ActionsDone:
+    row: TicketRow  # the ticket after the actions
+    announced: list[str]  # ids of events only the notifier consumes (ticket.forwarded)
 
 
 @dataclass(frozen=True)
@@ -239,10 +273,17 @@ def _template_values(session: Session, row: TicketRow, reference: ReferenceData)
 
 
 def apply_actions(
-    session: Session, *, row: TicketRow, actions: Sequence[Action], actor: RuleActor, at: datetime
-) -> TicketRow:
-    """Do the actions to the ticket in the caller's transaction; returns the ticket's row
-    after them. A DomainError means the rule cannot act (the caller rolls back its part)."""
+    session: Session,
+    *,
+    row: TicketRow,
+    actions: Sequence[Action],
+    actor: RuleActor,
+    at: datetime,
+    event: ForwardedEvent | None = None,
+) -> ActionsDone:
+    """Do the actions to the ticket in the caller's transaction (`event`: the one the rule acts
+    on, for `send_to_webhook`). A DomainError means the rule cannot act (the caller rolls back
+    its part)."""
     edit = _edit_of(row, actions)
     routing = None
     if any(isinstance(action, AssignFromPool) for action in actions):
@@ -271,7 +312,43 @@ def apply_actions(
     comments = [a for a in actions if isinstance(a, AddNote | PublicReply)]
     if comments:
         _add_comments(session, row=row, comments=comments, actor=actor, at=at)
-    return row
+    announced: list[str] = []
+    for action in actions:
+        if isinstance(action, SendToWebhook):
+            announced += _forward(session, row=row, action=action, actor=actor, at=at, event=event)
+    return ActionsDone(row=row, announced=announced)
+
+
+def _forward(
+    session: Session,
+    *,
+    row: TicketRow,
+    action: SendToWebhook,
+    actor: RuleActor,
+    at: datetime,
+    event: ForwardedEvent | None,
+) -> list[str]:
+    if event is None:
+        raise InvalidInput("no event to send", field="send_to_webhook")
+    if not _endpoint_exists(session, action.endpoint_id, enabled=True):
+        raise InvalidReference(
+            f"no enabled webhook endpoint with id {action.endpoint_id}", field="endpoint_id"
+        )
+    forwarded = TicketForwarded(
+        ticket=row_view_for(session, row, staff=True),
+        actor=actor.event_actor(),
+        endpoint_id=action.endpoint_id,
+        event=event,
+    )
+    return record_ticket_change(
+        session,
+        ticket_id=row.id,
+        actor_id=None,
+        actor_trigger_id=actor.trigger_id,
+        at=at,
+        history=[],
+        events=[forwarded],
+    )
 
 
 def _add_comments(
@@ -370,6 +447,8 @@ def describe_actions(
             add(action, True, f"add an internal note: {action.body}")
         elif isinstance(action, PublicReply):
             add(action, True, f"reply: {render_template(action.template, values)}")
+        elif isinstance(action, SendToWebhook):
+            add(action, True, f"send the event to webhook endpoint {action.endpoint_id}")
         else:
             category = reference.categories.get(row.category_id)
             name = category.name if category else str(row.category_id)

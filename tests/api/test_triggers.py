@@ -107,6 +107,7 @@ def test_agents_cannot_change_triggers(
         ({"kind": "set_assignee", "assignee_id": 1}, "actions.0.assignee_id"),  # a customer
         ({"kind": "set_custom_field", "key": "no_such_field", "value": 1}, "actions.0.key"),
         ({"kind": "reply", "template": "Hi {{requester.password}}"}, "actions.0.template"),
+        ({"kind": "send_to_webhook", "endpoint_id": 999_999}, "actions.0.endpoint_id"),
     ],
 )
 def test_an_action_naming_nothing_usable_is_refused_naming_its_field(

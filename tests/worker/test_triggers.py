@@ -9,9 +9,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from services.notifier.store import DeliveryStore, StreamEvent
 from services.worker.events import handle_ticket_events
 from shared.clock import utcnow
 from shared.event_types import EVENT_DATA, Envelope, EventType
@@ -22,12 +23,14 @@ from shared.models import (
     TicketComment,
     TicketHistory,
     TriggerFailure,
+    WebhookEndpoint,
 )
 from shared.settings import get_settings
 from shared.unit_of_work import transaction
 from tests.api.routing_support import new_category, new_user, set_pool
 from tests.api.test_custom_fields import statements_run
 from tests.helpers import new_ticket
+from tests.notifier.support import create_endpoint, new_event_type
 
 OPEN, IN_PROGRESS = 1, 2
 HIGH, MEDIUM, LOW = 2, 3, 4
@@ -601,3 +604,71 @@ def test_with_triggers_a_batch_reads_its_payloads_and_tickets_once(
     rows = [sql for sql in statements if "tag_names" in sql and "FOR UPDATE" not in sql]
     # The triggers' read of the batch's tickets, beside the announcement of their due times.
     assert len(rows) == 2
+
+
+def test_a_trigger_sends_the_event_to_its_one_webhook_endpoint(
+    admin: httpx.Client, agent: httpx.Client, db: Session, made: list[int]
+) -> None:
+    chosen = create_endpoint(event_type=new_event_type())  # subscribes to nothing of this
+    bystander = create_endpoint(event_type="ticket.forwarded")  # asks for them all: not its
+    tag = unique("hook")
+    trigger = new_trigger(
+        admin,
+        made,
+        event_types=["ticket.created"],
+        conditions=[{"kind": "tag", "tag": tag}],
+        actions=[
+            {"kind": "set_priority", "priority_id": HIGH},
+            {"kind": "send_to_webhook", "endpoint_id": chosen},
+        ],
+    )
+    ticket = new_ticket(agent, tags=[tag], priority_id=LOW)
+    created = unhandled(ticket["id"])[0]
+
+    handle([created])
+
+    forwarded = [e for e in events_of(db, ticket["id"]) if e["type"] == "ticket.forwarded"]
+    assert len(forwarded) == 1
+    data = forwarded[0]["data"]
+    assert (data["endpoint_id"], data["event"]["id"], data["event"]["type"]) == (
+        chosen,
+        created[0],
+        "ticket.created",
+    )
+    assert data["ticket"]["priority"]["id"] == HIGH  # after the trigger's other actions
+    assert (data["actor"]["kind"], data["actor"]["id"]) == ("trigger", trigger["id"])
+    # The worker's own announcement: recorded handled as written, never queued for it.
+    assert db.scalar(select(func.count()).where(ProcessedEvent.event_id == forwarded[0]["id"]))
+    row = db.execute(
+        select(OutboxEvent.event_id, OutboxEvent.event_type, OutboxEvent.payload).where(
+            OutboxEvent.event_id == forwarded[0]["id"]
+        )
+    ).one()
+    stream = StreamEvent("1-0", row[0], row[1], utcnow(), row[2])
+    jobs = DeliveryStore(get_settings()).record_new_deliveries([stream])
+    assert [job.endpoint_id for job in jobs if job.endpoint_id in (chosen, bystander)] == [chosen]
+
+
+def test_a_trigger_sending_to_a_disabled_endpoint_fails_and_is_recorded(
+    admin: httpx.Client, agent: httpx.Client, db: Session, made: list[int]
+) -> None:
+    endpoint_id = create_endpoint(event_type=new_event_type())
+    tag = unique("hook")
+    trigger = new_trigger(
+        admin,
+        made,
+        event_types=["ticket.created"],
+        conditions=[{"kind": "tag", "tag": tag}],
+        actions=[{"kind": "send_to_webhook", "endpoint_id": endpoint_id}],
+    )
+    with transaction() as session:
+        session.execute(
+            update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).values(enabled=False)
+        )
+    ticket = new_ticket(agent, tags=[tag])
+
+    handle(unhandled(ticket["id"]))
+
+    failures = admin.get(f"/triggers/{trigger['id']}/failures").json()
+    assert [failure["field"] for failure in failures] == ["endpoint_id"]
+    assert "ticket.forwarded" not in {e["type"] for e in events_of(db, ticket["id"])}
