@@ -300,7 +300,7 @@ def _run_on_event(
                 )
         except OperationalError:
             raise  # a busy database: the whole batch is retried
-        except Exception as error:  # noqa: BLE001 - any failure of one trigger is recorded
+        except Exception as error:  # any failure of one trigger is recorded, never raised
             _record_failure(session, trigger=trigger, facts=facts, error=error, at=now)
             continue
         fired += 1

@@ -672,3 +672,52 @@ def test_a_trigger_sending_to_a_disabled_endpoint_fails_and_is_recorded(
     failures = admin.get(f"/triggers/{trigger['id']}/failures").json()
     assert [failure["field"] for failure in failures] == ["endpoint_id"]
     assert "ticket.forwarded" not in {e["type"] for e in events_of(db, ticket["id"])}
+
+
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _category_with_hours(admin: httpx.Client, weekly: dict[str, list[list[str]]]) -> int:
+    calendar = admin.post(
+        "/calendars", json={"name": unique("hours"), "timezone": "UTC", "weekly_hours": weekly}
+    )
+    assert calendar.status_code == 201, calendar.text
+    category = admin.post(
+        "/categories",
+        json={"name": unique("cat"), "sla_hours": 8, "calendar_id": calendar.json()["id"]},
+    )
+    assert category.status_code == 201, category.text
+    return int(category.json()["id"])
+
+
+@pytest.mark.parametrize(
+    ("open_today", "inside", "fires"),
+    [(True, True, True), (True, False, False), (False, False, True), (False, True, False)],
+)
+def test_business_hours_conditions_follow_the_tickets_calendar(
+    admin: httpx.Client,
+    agent: httpx.Client,
+    made: list[int],
+    open_today: bool,
+    inside: bool,
+    fires: bool,
+) -> None:
+    today = utcnow().weekday()
+    # Open all day today, or only three days from now (closed now whatever the hour).
+    day = DAYS[today if open_today else (today + 3) % 7]
+    category = _category_with_hours(admin, {day: [["00:00", "24:00"]]})
+    marker = unique("fired")
+    new_trigger(
+        admin,
+        made,
+        conditions=[
+            {"kind": "field", "field": "category_id", "value": category},
+            {"kind": "business_hours", "inside": inside},
+        ],
+        actions=[{"kind": "add_tags", "tags": [marker]}],
+    )
+    ticket = new_ticket(agent, category_id=category)
+
+    handle(unhandled(ticket["id"]))
+
+    assert (marker in agent.get(f"/tickets/{ticket['id']}").json()["tags"]) is fires
