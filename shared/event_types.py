@@ -104,7 +104,8 @@ class ArticleSummary(BaseModel):
 
 
 class TicketUpdated(TicketEventData):
-    """Title, description, category, priority, tags or linked articles changed."""
+    """Title, description, category, priority, tags, custom values, linked articles,
+    followers or CCs changed (`followers` / `ccs`: the lists of `{id, name}` before and after)."""
 
     event_type = EventType.TICKET_UPDATED
     changes: dict[str, Change]

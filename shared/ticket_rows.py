@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from shared.custom_values import parse_values
 from shared.models import Tag, Ticket, TicketComment, ticket_tags
+from shared.models.participant import parse_participants, participants_of
 from shared.models.ticket import custom_values_of
 from shared.prepared import Prepared
 from shared.reference_cache import UserRecord, reference_cache
@@ -19,11 +20,12 @@ from shared.ticket_view import TicketRow, TicketView, comment_counts, row_view
 _ROW_COLUMNS = [
     Ticket.__table__.c[name]
     for name in TicketRow.__dataclass_fields__
-    if name not in ("tags", "custom_values")
+    if name not in ("tags", "custom_values", "follower_ids", "cc_ids")
 ]
 _TAG_NAMES_AT = len(_ROW_COLUMNS)
 _CUSTOM_VALUES_AT = _TAG_NAMES_AT + 1
-_COMMENTS_AT = _TAG_NAMES_AT + 2
+_PARTICIPANTS_AT = _TAG_NAMES_AT + 2
+_COMMENTS_AT = _TAG_NAMES_AT + 3
 # Tag names cannot hold a comma (the API splits "a,b"), so it separates them here.
 _TAG_NAMES = (
     select(func.aggregate_strings(Tag.name, ","))
@@ -34,6 +36,8 @@ _TAG_NAMES = (
 # A ticket's custom values ride on its row: a ticket without any costs no statement, a page
 # of tickets none per ticket.
 _CUSTOM_VALUES = custom_values_of(Ticket.id)
+# Followers and CCs too: one subquery, nothing but two index probes for a ticket without any.
+_PARTICIPANTS = participants_of(Ticket.id)
 
 
 def _row_query(*, comments: ColumnElement[bool]) -> Select[Any]:
@@ -42,6 +46,7 @@ def _row_query(*, comments: ColumnElement[bool]) -> Select[Any]:
         *_ROW_COLUMNS,
         _TAG_NAMES.label("tag_names"),
         _CUSTOM_VALUES.label("custom_values"),
+        _PARTICIPANTS.label("participants"),
         counted.scalar_subquery().label("comments"),
     )
 
@@ -55,19 +60,22 @@ _PUBLIC = _row_query(comments=TicketComment.is_internal.is_(False))
 _ROWS_WITH_INTERNAL, _ROWS_PUBLIC = _WITH_INTERNAL.where(_SOME), _PUBLIC.where(_SOME)
 _ROW_WITH_INTERNAL = Prepared(_WITH_INTERNAL.where(_ONE))
 _ROW_PUBLIC = Prepared(_PUBLIC.where(_ONE))
-_ROW_ALONE = select(
-    *_ROW_COLUMNS, _TAG_NAMES.label("tag_names"), _CUSTOM_VALUES.label("custom_values")
-).where(_ONE)
+_ALONE = select(
+    *_ROW_COLUMNS,
+    _TAG_NAMES.label("tag_names"),
+    _CUSTOM_VALUES.label("custom_values"),
+    _PARTICIPANTS.label("participants"),
+)
+_ROW_ALONE, _ROWS_ALONE = _ALONE.where(_ONE), _ALONE.where(_SOME)
 _ROW, _ROW_FOR_UPDATE = Prepared(_ROW_ALONE), Prepared(_ROW_ALONE.with_for_update())
-_ROWS_ALONE = select(
-    *_ROW_COLUMNS, _TAG_NAMES.label("tag_names"), _CUSTOM_VALUES.label("custom_values")
-).where(_SOME)
 
 
 def _as_row(found: Any) -> TicketRow:
     names = found[_TAG_NAMES_AT]
     tags = sorted(names.split(",")) if names else []
-    return TicketRow(*[*found[:_TAG_NAMES_AT], tags, parse_values(found[_CUSTOM_VALUES_AT])])
+    follower_ids, cc_ids = parse_participants(found[_PARTICIPANTS_AT])
+    values = parse_values(found[_CUSTOM_VALUES_AT])
+    return TicketRow(*[*found[:_TAG_NAMES_AT], tags, values, follower_ids, cc_ids])
 
 
 def ticket_row(session: Session, *, ticket_id: int, lock: bool = False) -> TicketRow | None:
@@ -127,7 +135,8 @@ def row_views(
     reference = reference_cache.reference(session)
     people: dict[int, UserRecord] = {}
     for row, _count in rows.values():
-        for user_id in (row.requester_id, row.assignee_id):
+        wanted = (row.requester_id, row.assignee_id, *row.cc_ids)
+        for user_id in (*wanted, *row.follower_ids) if staff else wanted:
             if user_id is not None and user_id not in people:
                 person = reference_cache.person(session, user_id=user_id)
                 assert person is not None  # a foreign key
@@ -140,6 +149,7 @@ def row_views(
             requester=people[row.requester_id],
             assignee=people[row.assignee_id] if row.assignee_id is not None else None,
             comment_count=count,
+            people=people,
         )
         for ticket_id, (row, count) in rows.items()
     }

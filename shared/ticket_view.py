@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from shared.clock import utcnow
 from shared.custom_values import parse_values, shown_values
 from shared.models import Role, SlaStatus, Ticket, TicketComment, User, ticket_number
+from shared.models.participant import parse_participants
 from shared.reference_cache import (
     CategoryRecord,
     PriorityRecord,
@@ -34,6 +35,15 @@ class UserRef(BaseModel):
     name: str
     email: str
     role: Role
+
+
+class PersonRef(BaseModel):
+    """A follower or CC: who, without their address."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    name: str
 
 
 class CategoryRef(BaseModel):
@@ -85,6 +95,16 @@ class TicketView(BaseModel):
     custom_fields: dict[str, Any] = Field(
         description="Custom field values by key (customers see the customer-visible ones)."
     )
+    ccs: list[PersonRef] = Field(
+        description="Customers copied on the ticket: they see it and its public conversation "
+        "as its requester does."
+    )
+    followers: list[PersonRef] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Agents and admins following the ticket (staff only: absent from what "
+        "customers see).",
+    )
     version: int
 
 
@@ -97,7 +117,15 @@ def user_ref(user: User) -> UserRef:
     return UserRef(id=user.id, name=user.name, email=user.email, role=user.role)
 
 
-def ticket_view(ticket: Ticket, *, comment_count: int, custom_fields: dict[str, Any]) -> TicketView:
+def ticket_view(
+    ticket: Ticket,
+    *,
+    comment_count: int,
+    custom_fields: dict[str, Any],
+    people: tuple[list[PersonRef], list[PersonRef] | None],
+) -> TicketView:
+    """The view of an ORM-loaded ticket; `people` are its (CCs, followers) as shown."""
+    ccs, followers = people
     return TicketView(
         id=ticket.id,
         number=ticket.number,
@@ -130,6 +158,8 @@ def ticket_view(ticket: Ticket, *, comment_count: int, custom_fields: dict[str, 
         sla_status=live_sla_status(ticket),
         sla_breached_at=ticket.sla_breached_at,
         custom_fields=custom_fields,
+        ccs=ccs,
+        followers=followers,
         version=ticket.version,
     )
 
@@ -158,6 +188,8 @@ class TicketRow:
     version: int
     tags: list[str]
     custom_values: dict[int, Any]  # by field id, every stored value
+    follower_ids: list[int]
+    cc_ids: list[int]
 
 
 def row_view(
@@ -168,8 +200,10 @@ def row_view(
     requester: UserRecord,
     assignee: UserRecord | None,
     comment_count: int,
+    people: Mapping[int, UserRecord],
 ) -> TicketView:
-    """The ticket from its row and this process's reference data (no query)."""
+    """The ticket from its row and this process's reference data (no query); `people` holds
+    at least its followers and CCs by id."""
     status = reference.statuses[row.status_id]
     clock = clock_of(row, paused=status.pauses_sla)
     return TicketView(
@@ -194,6 +228,8 @@ def row_view(
         sla_status=sla_status_at(clock, now=utcnow()),
         sla_breached_at=row.sla_breached_at,
         custom_fields=shown_values(row.custom_values, reference=reference, staff=staff),
+        ccs=[_person_ref(people[user_id]) for user_id in row.cc_ids],
+        followers=[_person_ref(people[user_id]) for user_id in row.follower_ids] if staff else None,
         version=row.version,
     )
 
@@ -204,6 +240,11 @@ def row_view(
 @lru_cache(maxsize=4096)
 def _person(record: UserRecord) -> UserRef:
     return UserRef(id=record.id, name=record.name, email=record.email, role=record.role)
+
+
+@lru_cache(maxsize=4096)
+def _person_ref(record: UserRecord) -> PersonRef:
+    return PersonRef(id=record.id, name=record.name)
 
 
 @lru_cache(maxsize=512)
@@ -261,6 +302,8 @@ def new_ticket_view(
         sla_status=SlaStatus.PENDING,
         sla_breached_at=None,
         custom_fields=custom_fields,
+        ccs=[],
+        followers=[],
         version=1,
     )
 
@@ -290,6 +333,7 @@ def staff_view(session: Session, ticket: Ticket, *, comment_count: int | None = 
         ticket,
         comment_count=comment_count,
         custom_fields=orm_custom_fields(session, ticket, staff=True),
+        people=orm_people(session, ticket, staff=True),
     )
 
 
@@ -300,3 +344,23 @@ def orm_custom_fields(session: Session, ticket: Ticket, *, staff: bool) -> dict[
         reference=reference_cache.reference(session),
         staff=staff,
     )
+
+
+def people_refs(session: Session, user_ids: Sequence[int]) -> list[PersonRef]:
+    """Followers or CCs by id, named from the reference cache."""
+    refs = []
+    for user_id in user_ids:
+        person = reference_cache.person(session, user_id=user_id)
+        assert person is not None  # a foreign key
+        refs.append(_person_ref(person))
+    return refs
+
+
+def orm_people(
+    session: Session, ticket: Ticket, *, staff: bool
+) -> tuple[list[PersonRef], list[PersonRef] | None]:
+    """The (CCs, followers) of an ORM-loaded ticket as staff (`staff`) or customers see them:
+    customers do not see followers."""
+    follower_ids, cc_ids = parse_participants(ticket.participants_text)
+    followers = people_refs(session, follower_ids) if staff else None
+    return people_refs(session, cc_ids), followers

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.api.api_keys.router import router as api_keys_router
 from services.api.articles.router import router as articles_router
 from services.api.articles.router import ticket_router as ticket_articles_router
+from services.api.bulk.router import router as bulk_router
 from services.api.comments.router import router as comments_router
 from services.api.cors import ListedOriginsCORS
 from services.api.custom_fields.router import router as custom_fields_router
@@ -21,6 +22,7 @@ from services.api.metrics import RequestMetrics, write_batch_requests
 from services.api.metrics import router as metrics_router
 from services.api.middleware import BodySizeLimit, ControlCharactersInQuery, UnhandledErrors
 from services.api.openapi import problem_openapi
+from services.api.participants.router import router as participants_router
 from services.api.publishing import BackgroundPublisher
 from services.api.rate_limits.middleware import RateLimiter, RateLimitMiddleware
 from services.api.reference.router import router as reference_router
@@ -118,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         health_router,
         metrics_router,
+        bulk_router,
         tickets_router,
         escalation_router,
         comments_router,
@@ -129,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_keys_router,
         reference_router,
         custom_fields_router,
+        participants_router,
         triggers_router,
         routing_router,
         webhooks_router,

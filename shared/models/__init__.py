@@ -7,6 +7,7 @@ from shared.models.custom_field import CustomField, CustomFieldType, ticket_cust
 from shared.models.history import TicketHistory
 from shared.models.idempotency import IdempotencyKey
 from shared.models.outbox import OutboxEvent
+from shared.models.participant import ticket_ccs, ticket_followers
 from shared.models.processing import ProcessedEvent, StatsSnapshot
 from shared.models.reference import BusinessCalendar, Category, PriorityLevel, Status
 from shared.models.reference_version import ReferenceVersion
@@ -72,7 +73,9 @@ __all__ = [
     "WebhookEndpoint",
     "article_tags",
     "parse_ticket_ref",
+    "ticket_ccs",
     "ticket_custom_values",
+    "ticket_followers",
     "ticket_number",
     "ticket_tags",
 ]

@@ -24,6 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from shared.clock import utcnow
 from shared.models.base import Base
 from shared.models.custom_field import ticket_custom_values
+from shared.models.participant import participants_of
 from shared.models.reference import Category, PriorityLevel, Status
 from shared.models.user import User
 
@@ -122,6 +123,7 @@ class Ticket(Base):
     sla_breached_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=1)
     custom_values_text: Mapped[str | None] = column_property(custom_values_of(id))
+    participants_text: Mapped[str | None] = column_property(participants_of(id))
 
     requester: Mapped[User] = relationship(foreign_keys=[requester_id], lazy="joined")
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="joined")

@@ -15,7 +15,14 @@ from mcp.types import CallToolResult, Icon, InputRequiredResult, ToolAnnotations
 from pydantic import ValidationError
 from starlette.types import ASGIApp
 
-from services.api.mcp import reference_tools, ticket_tools, trigger_tools, workflow_tools
+from services.api.mcp import (
+    bulk_tools,
+    participant_tools,
+    reference_tools,
+    ticket_tools,
+    trigger_tools,
+    workflow_tools,
+)
 from services.api.mcp.calls import invalid_input_message
 from services.api.mcp.gate import BearerKeyGate
 from services.api.schemas import control_character, control_character_message, is_long_text
@@ -23,12 +30,15 @@ from services.api.schemas import control_character, control_character_message, i
 INSTRUCTIONS = """\
 A customer-support helpdesk. Every call acts as the user of the API key that authenticates the
 connection, under the same rules as the REST API: customers see and change only their own
-tickets and never see internal comments; agents and admins handle every ticket. Use
-list_categories, list_priorities and list_statuses to find valid ids. Tickets are named by id
-(42) or number (TKT-042). Results have the REST API's shapes. A bot that cannot solve a ticket
-escalates it to a human with escalate_ticket; suggest_articles and link_article tie tickets to
-the knowledge base. Staff can list the triggers (rules run on ticket events) and try one on
-a ticket with test_trigger, which changes nothing.
+tickets (and read and reply on those they are copied on, as CC) and never see internal
+comments; agents and admins handle every ticket. Use list_categories, list_priorities and
+list_statuses to find valid ids. Tickets are named by id (42) or number (TKT-042). Results have
+the REST API's shapes. A bot that cannot solve a ticket escalates it to a human with
+escalate_ticket; suggest_articles and link_article tie tickets to the knowledge base.
+follow_ticket / unfollow_ticket and add_cc / remove_cc manage who follows a ticket (staff) and
+who is copied on it (customers).
+Staff can list the triggers (rules run on ticket events) and try one on a ticket with
+test_trigger, which changes nothing.
 """
 
 
@@ -85,7 +95,9 @@ def create_mcp_server() -> MCPServer:
     )
     ticket_tools.register(server)
     workflow_tools.register(server)
+    participant_tools.register(server)
     reference_tools.register(server)
+    bulk_tools.register(server)
     trigger_tools.register(server)
     return server
 

@@ -2,34 +2,65 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, true
+from sqlalchemy import ColumnElement, select, true
 
 from shared.errors import Forbidden
-from shared.models import Ticket, User
+from shared.models import Ticket, User, ticket_ccs
+from shared.models.participant import parse_participants
 
 # What a customer may change on their own ticket; status only to close or re-open it.
 CUSTOMER_EDITABLE = frozenset({"title", "description", "tags", "status_id"})
 
 
+def customer_tickets(customer_id: ColumnElement[int] | int) -> ColumnElement[bool]:
+    """The tickets a customer may see, as a WHERE clause: those they requested and those they
+    are copied on (CC)."""
+    copied = select(ticket_ccs.c.ticket_id).where(ticket_ccs.c.user_id == customer_id)
+    return (Ticket.requester_id == customer_id) | Ticket.id.in_(copied)
+
+
 def visible_to(viewer: User) -> ColumnElement[bool]:
     """The tickets `viewer` may see, as a WHERE clause."""
-    return true() if viewer.role.is_staff else Ticket.requester_id == viewer.id
+    return true() if viewer.role.is_staff else customer_tickets(viewer.id)
 
 
 def own_tickets_only(viewer: User) -> int | None:
-    """The requester whose tickets alone `viewer` may see (None: staff see everyone's)."""
+    """The customer whose tickets (requested or copied on) alone `viewer` may see (None: staff
+    see everyone's); `customer_tickets` is the condition."""
     return None if viewer.role.is_staff else viewer.id
 
 
 def can_see(viewer: User, ticket: Ticket) -> bool:
-    return may_see_requester(viewer, ticket.requester_id)
+    """Whether `viewer` may see an ORM-loaded ticket (its CCs ride on its row)."""
+    if viewer.role.is_staff or ticket.requester_id == viewer.id:
+        return True
+    _followers, cc_ids = parse_participants(ticket.participants_text)
+    return viewer.id in cc_ids
 
 
 def may_see_requester(viewer: User, requester_id: int) -> bool:
-    """Whether `viewer` may see the tickets of this requester (staff: everyone's)."""
+    """Whether `viewer` may see the tickets of this requester (staff: everyone's); a CC's
+    access is `may_see`'s."""
     return viewer.role.is_staff or requester_id == viewer.id
+
+
+def may_see(viewer: User, *, requester_id: int, cc_ids: Collection[int]) -> bool:
+    """Whether `viewer` may see a ticket of this requester copied to these customers."""
+    return viewer.role.is_staff or requester_id == viewer.id or viewer.id in cc_ids
+
+
+def ensure_may_edit(actor: User, *, requester_id: int, fields: Collection[str]) -> None:
+    """A CC reads the ticket and replies on it; changing it stays its requester's and staff's."""
+    if actor.role.is_staff or requester_id == actor.id or not fields:
+        return
+    first = sorted(fields)[0]
+    raise Forbidden(
+        "a customer copied on a ticket (CC) cannot change it: only its requester and staff can",
+        field=first,
+    )
 
 
 def ensure_may_create(actor: User, *, requester_id: int, assignee_id: int | None) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from services.api.custom_fields.values import ValueFilter
+from services.api.tickets.access import customer_tickets
 from services.api.tickets.schemas import TicketFilterFields, TicketFilters, TicketSort
 from shared.db import insert_ignoring_duplicates
 from shared.models import (
@@ -181,7 +182,7 @@ def _list_statements(
 ) -> tuple[Select[Any], Select[Any]]:
     conditions = [_condition(name, value) for name, value in shape]
     if own_only:
-        conditions.append(Ticket.requester_id == bindparam("viewer_id"))
+        conditions.append(customer_tickets(bindparam("viewer_id")))
     counted = select(func.count()).select_from(Ticket).where(*conditions)
     page = _ordered(select(Ticket.id).where(*conditions), sort)
     return counted, page.limit(bindparam("limit")).offset(bindparam("offset"))
@@ -195,7 +196,8 @@ def find_tickets(
     custom: Sequence[ValueFilter] = (),
 ) -> tuple[list[int], int]:
     """The page of tickets in the requested order, and how many match in all; `requester_id`
-    narrows them to one requester's (None: everyone's, as staff see them).
+    narrows them to what that customer may see, theirs and those they are copied on (None:
+    everyone's, as staff see them).
 
     The page is chosen by ids on the tickets table alone, where an index can serve the filters
     and the sort (ix_tickets_status_priority_created serves status + priority by creation);

@@ -42,6 +42,7 @@ from shared.ticket_view import (
     comment_counts,
     new_ticket_view,
     orm_custom_fields,
+    orm_people,
     ticket_view,
     user_ref,
 )
@@ -56,8 +57,12 @@ def render(
             session, ticket_ids=[ticket.id], include_internal=viewer.role.is_staff
         )
         comment_count = counts.get(ticket.id, 0)
-    custom_fields = orm_custom_fields(session, ticket, staff=viewer.role.is_staff)
-    return ticket_view(ticket, comment_count=comment_count, custom_fields=custom_fields)
+    staff = viewer.role.is_staff
+    custom_fields = orm_custom_fields(session, ticket, staff=staff)
+    people = orm_people(session, ticket, staff=staff)
+    return ticket_view(
+        ticket, comment_count=comment_count, custom_fields=custom_fields, people=people
+    )
 
 
 def _requester_record(session: Session, user_id: int) -> UserRecord:
@@ -164,10 +169,11 @@ def create_ticket(session: Session, *, actor: User, request: TicketCreate) -> Ti
         history=[HistoryEntry("created", None, view.number)],
         events=events,
     )
-    if actor.role.is_staff or not values:
+    if actor.role.is_staff:
         return view
-    shown = shown_values(values, reference=reference, staff=False)
-    return view.model_copy(update={"custom_fields": shown})
+    # Customers see neither followers nor staff-only values.
+    shown = shown_values(values, reference=reference, staff=False) if values else {}
+    return view.model_copy(update={"custom_fields": shown, "followers": None})
 
 
 def get_visible_ticket(session: Session, *, viewer: User, ref: str) -> Ticket:
@@ -190,7 +196,9 @@ def read_ticket(session: Session, *, viewer: User, ref: str) -> TicketView:
         if ticket_id
         else None
     )
-    if found is None or not access.may_see_requester(viewer, found[0].requester_id):
+    if found is None or not access.may_see(
+        viewer, requester_id=found[0].requester_id, cc_ids=found[0].cc_ids
+    ):
         raise NotFound(f"no ticket {ref}")
     row, comment_count = found
     return _view_for(session, row, viewer=viewer, comment_count=comment_count)
@@ -264,11 +272,13 @@ def update_ticket(
     theirs with it too); the permissions are checked here."""
     ticket_id = parse_ticket_ref(ref)
     row = ticket_rows.ticket_row(session, ticket_id=ticket_id, lock=True) if ticket_id else None
-    if row is None or not access.may_see_requester(actor, row.requester_id):
+    if row is None or not access.may_see(actor, requester_id=row.requester_id, cc_ids=row.cc_ids):
         raise NotFound(f"no ticket {ref}")
     check_version(row.version, if_match)
     reference = reference_cache.reference(session)
     sent = _fields_that_differ(row, request)
+    custom_sent = {input_name(key) for key in request.custom_fields or {}}
+    access.ensure_may_edit(actor, requester_id=row.requester_id, fields=sent | custom_sent)
     new_status = status_of(reference, request.status_id) if request.status_id is not None else None
     reopen_status = reference.open_status
     assert reopen_status is not None  # closing the last open status is refused

@@ -3,7 +3,7 @@
 (ticket_history.actor_trigger_id)
 
 Revision ID: c9d3e2f10b11
-Revises: 5c3f9a1d2e7b
+Revises: a7f1c0de0901
 Create Date: 2026-12-07 18:40:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "c9d3e2f10b11"
-down_revision: str | None = "5c3f9a1d2e7b"
+down_revision: str | None = "a7f1c0de0901"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

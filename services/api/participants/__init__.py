@@ -1,0 +1,1 @@
+"""Followers (staff following a ticket) and CCs (customers copied on it)."""
