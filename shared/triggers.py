@@ -36,6 +36,7 @@ from shared.rules.conditions import (
     Conditions,
     IndexKey,
     RuleContext,
+    RuleTicket,
     Test,
     compiled,
     index_key,
@@ -43,6 +44,7 @@ from shared.rules.conditions import (
 )
 from shared.rules.evaluation import EventFacts, event_facts, rule_context
 from shared.settings import get_settings
+from shared.ticket_rows import TicketFacts
 from shared.ticket_view import TicketRow
 
 logger = logging.getLogger(__name__)
@@ -98,7 +100,7 @@ class TriggerIndex:
         return bool(self._rank)
 
     def candidates(
-        self, row: TicketRow, *, after: TriggerRecord | None = None
+        self, row: RuleTicket, *, after: TriggerRecord | None = None
     ) -> list[TriggerRecord]:
         """The triggers that may match the ticket (after `after`), in order."""
         found = list(self._always)
@@ -216,7 +218,7 @@ def run_triggers(
             continue
         batch.append(facts)
     ticket_ids = list(dict.fromkeys(f.ticket_id for f in batch if f.ticket_id))
-    rows = ticket_rows.plain_rows(session, ticket_ids=ticket_ids)
+    rows: dict[int, RuleTicket] = dict(ticket_rows.ticket_facts(session, ticket_ids=ticket_ids))
     fired = 0
     announced: list[str] = []
     for facts in batch:
@@ -241,20 +243,20 @@ def _run_on_event(
     facts: EventFacts,
     triggers: TriggerIndex,
     *,
-    row: TicketRow,
+    row: RuleTicket,
     now: datetime,
-) -> tuple[TicketRow | None, int, list[str]]:
+) -> tuple[RuleTicket | None, int, list[str]]:
     """The triggers of one event, in order, each seeing the changes of those before it; the
-    ticket's row after them (None: it is gone), how many fired and the ids of the events only
-    the notifier consumes that they wrote."""
+    ticket after them (None: it is gone), how many fired and the ids of the events only the
+    notifier consumes that they wrote."""
     if not triggers:
         return row, 0, []
     fired = 0
     announced: list[str] = []
-    locked = False
-    current = row
+    current: RuleTicket = row
+    acting: TicketRow | None = None  # the locked row, once a trigger matched
 
-    def context_of(ticket: TicketRow) -> RuleContext:
+    def context_of(ticket: RuleTicket) -> RuleContext:
         return rule_context(
             session, row=ticket, at=now, changes=facts.changes, comment_body=facts.comment_body
         )
@@ -266,18 +268,19 @@ def _run_on_event(
         assert context is not None
         if not trigger.test(context):
             continue  # the common case: nothing else is done
-        if not locked:
-            # Acting: the row as it is now, held until the commit (someone may have written
-            # since the batch read it).
-            locked = True
-            fresh = ticket_rows.ticket_row(session, ticket_id=current.id, lock=True)
-            if fresh is None:
+        if acting is None:
+            # Acting: the whole row as it is now, held until the commit (someone may have
+            # written since the batch read it).
+            acting = ticket_rows.ticket_row(session, ticket_id=current.id, lock=True)
+            if acting is None:
                 return None, fired, announced
-            if fresh != current:
-                current, context = fresh, context_of(fresh)
-                pending = triggers.candidates(current, after=trigger)
+            if TicketFacts.of(acting) != TicketFacts.of(current):
+                context = context_of(acting)
+                pending = triggers.candidates(acting, after=trigger)
                 if not trigger.test(context):
+                    current = acting
                     continue
+            current = acting
         actor = RuleActor(
             trigger_id=trigger.id,
             name=trigger.name,
@@ -288,7 +291,7 @@ def _run_on_event(
             with session.begin_nested():
                 done = apply_actions(
                     session,
-                    row=current,
+                    row=acting,
                     actions=trigger.actions,
                     actor=actor,
                     at=now,
@@ -305,10 +308,10 @@ def _run_on_event(
             continue
         fired += 1
         announced += done.announced
-        changed = done.row
-        if changed != current:
+        if done.row != acting:
             # The ticket changed: the triggers after this one may be others now.
-            current, context = changed, context_of(changed)
+            acting = current = done.row
+            context = context_of(current)
             pending = triggers.candidates(current, after=trigger)
     return current, fired, announced
 

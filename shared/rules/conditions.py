@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.orm import Session
@@ -21,7 +21,6 @@ from shared.custom_field_values import input_name, valid_value
 from shared.errors import InvalidInput, InvalidReference
 from shared.models import Role
 from shared.reference_cache import ReferenceData, UserRecord, reference_cache
-from shared.ticket_view import TicketRow
 
 RuleText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 TagName = Annotated[
@@ -149,11 +148,37 @@ class Conditions(BaseModel):
         ]
 
 
+class RuleTicket(Protocol):
+    """What conditions read of a ticket: a `TicketRow`, or the leaner `TicketFacts` the worker
+    reads for a batch of events."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def requester_id(self) -> int: ...
+    @property
+    def assignee_id(self) -> int | None: ...
+    @property
+    def category_id(self) -> int: ...
+    @property
+    def priority_id(self) -> int: ...
+    @property
+    def status_id(self) -> int: ...
+    @property
+    def tags(self) -> list[str]: ...
+    @property
+    def custom_values(self) -> dict[int, Any]: ...
+
+
 @dataclass(frozen=True)
 class RuleContext:
     """What conditions look at: the ticket now, who asked, what the event changed."""
 
-    row: TicketRow
+    row: RuleTicket
     reference: ReferenceData
     requester: UserRecord | None
     changes: Mapping[str, Mapping[str, Any]]  # {field: {"from": …, "to": …}}, as events say
@@ -388,7 +413,7 @@ def index_key(conditions: Conditions) -> IndexKey | None:
     return None
 
 
-def row_keys(row: TicketRow) -> list[IndexKey]:
+def row_keys(row: RuleTicket) -> list[IndexKey]:
     return [
         ("status_id", row.status_id),
         ("priority_id", row.priority_id),

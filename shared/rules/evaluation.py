@@ -11,8 +11,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from shared.reference_cache import reference_cache
-from shared.rules.conditions import RuleContext
-from shared.ticket_view import TicketRow
+from shared.rules.conditions import RuleContext, RuleTicket
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ def event_facts(event_id: str, payload: str) -> EventFacts:
 def rule_context(
     session: Session,
     *,
-    row: TicketRow,
+    row: RuleTicket,
     at: datetime,
     changes: Mapping[str, Mapping[str, Any]] | None = None,
     comment_body: str | None = None,
