@@ -149,6 +149,8 @@ def test_a_condition_naming_nothing_is_refused_naming_its_field(
         {"actions": [{"kind": "explode"}]},
         {"actions": [{"kind": "add_tags", "tags": ["x"], "extra": 1}]},
         {"actions": [{"kind": "add_tags", "tags": ["x"]}], "event_types": ["ticket.sla_updated"]},
+        {"actions": [{"kind": "add_tags", "tags": ["x"]}], "event_types": ["ticket.forwarded"]},
+        {"actions": [{"kind": "add_tags", "tags": ["x"]}], "event_types": ["article.created"]},
         {"actions": [{"kind": "add_tags", "tags": ["x"]}], "conditions": {"every": []}},
         {"actions": [{"kind": "add_note", "body": "nul \u0000 here"}]},
         {"actions": [{"kind": "add_tags", "tags": ["x"]}], "name": "bell \u0007"},

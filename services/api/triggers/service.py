@@ -11,7 +11,7 @@ from services.api.triggers.schemas import TriggerCreate, TriggerTest, TriggerUpd
 from shared import ticket_rows
 from shared.clock import utcnow
 from shared.errors import Conflict, Forbidden, InvalidInput, InvalidReference, NotFound
-from shared.event_types import EventType
+from shared.event_types import WORKER_ANNOUNCEMENTS, EventType
 from shared.models import Role, Trigger, TriggerFailure, User, parse_ticket_ref
 from shared.rules.actions import Action, check_actions
 from shared.rules.conditions import Conditions, check_conditions
@@ -43,7 +43,8 @@ def get_trigger(session: Session, *, viewer: User, trigger_id: int) -> Trigger:
 
 def _event_types(event_types: list[EventType]) -> list[str]:
     for index, event_type in enumerate(event_types):
-        if not event_type.startswith("ticket.") or event_type is EventType.TICKET_SLA_UPDATED:
+        # The worker's own announcements (sla_updated, forwarded) never reach its triggers.
+        if not event_type.startswith("ticket.") or event_type in WORKER_ANNOUNCEMENTS:
             raise InvalidInput(
                 f"triggers run on ticket events, not {event_type}", field=f"event_types.{index}"
             )
