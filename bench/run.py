@@ -31,6 +31,7 @@ from bench.live import measure_live_system
 from bench.peers import reference_rows
 from bench.plan import FULL, QUICK
 from bench.report import Row, print_table, write_json
+from bench.trigger_cost import measure_trigger_cost
 
 DEFAULT_POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -75,6 +76,7 @@ def main() -> None:
         live = measure_live_system(plan, Path(directory), rows, progress=progress)
         rows.extend(reference_rows(live.post_per_second))
         measure_large_database(plan, Path(directory), rows)
+        measure_trigger_cost(plan, Path(directory), rows)
         progress(f"{plan.generated_tickets:,} generated tickets")
     header = (
         f"ticketing bench ({'quick' if args.quick else 'full'}, {engine}), {os.cpu_count()} "

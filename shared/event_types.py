@@ -1,17 +1,19 @@
 """The webhook contract: one model per event type, the `data` of its Standard Webhooks envelope.
 
 These are the events' own schemas, published in the OpenAPI document's `webhooks` section; the
-ticket inside is the ticket as staff see it. `actor` is who made the change, or null for the
-system (an SLA breach, an automatic assignment).
+ticket inside is the ticket as staff see it. `actor` is who made the change: a user (`kind`
+"user", left out of payloads as the default), a trigger (`kind` "trigger", with the depth of the
+chain of triggers that led to it), or null for the system (an SLA breach, an automatic
+assignment).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.models import SlaStatus
 from shared.ticket_view import TicketView, UserRef
@@ -28,6 +30,7 @@ class EventType(StrEnum):
     TICKET_SLA_BREACHED = "ticket.sla_breached"
     TICKET_ESCALATED = "ticket.escalated"
     TICKET_MERGED = "ticket.merged"
+    TICKET_FORWARDED = "ticket.forwarded"
     ARTICLE_CREATED = "article.created"
     ARTICLE_UPDATED = "article.updated"
     ARTICLE_DELETED = "article.deleted"
@@ -36,7 +39,9 @@ class EventType(StrEnum):
 # The worker's own announcements: it records them as handled in the transaction that writes
 # them, and they are never queued for it (handling one changes nothing the worker computes, and
 # a Celery message costs more than the event's whole work).
-WORKER_ANNOUNCEMENTS = frozenset({EventType.TICKET_SLA_UPDATED.value})
+WORKER_ANNOUNCEMENTS = frozenset(
+    {EventType.TICKET_SLA_UPDATED.value, EventType.TICKET_FORWARDED.value}
+)
 
 
 class Change(BaseModel):
@@ -48,9 +53,39 @@ class Change(BaseModel):
     to: Any
 
 
+class UserActor(UserRef):
+    """A person (or a bot user) who acted."""
+
+    kind: Literal["user"] = Field(default="user", description="Absent from payloads: a user.")
+
+
+class TriggerActor(BaseModel):
+    """A trigger that acted on an event (its change may fire other triggers, up to a cap)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["trigger"]
+    id: int
+    name: str
+    depth: int = Field(description="1 for a trigger fired by a person's or the system's change.")
+
+
+EventActor = UserActor | TriggerActor
+
+
 class EventData(BaseModel):
     event_type: ClassVar[EventType]
-    actor: UserRef | None = Field(description="Who acted; null for the system.")
+    actor: UserActor | TriggerActor | None = Field(
+        description="Who acted: a user, a trigger (`kind` says which); null for the system."
+    )
+
+    @field_validator("actor", mode="before")
+    @classmethod
+    def _user_actor(cls, value: Any) -> Any:
+        """A plain UserRef (what `user_ref` gives) is a user actor."""
+        if isinstance(value, UserRef) and not isinstance(value, UserActor):
+            return UserActor(**value.model_dump())
+        return value
 
 
 class TicketEventData(EventData):
@@ -165,6 +200,21 @@ class TicketMerged(TicketEventData):
     )
 
 
+class ForwardedEvent(BaseModel):
+    id: str = Field(description="The event the trigger acted on.")
+    type: EventType
+    changes: dict[str, Change] = Field(default_factory=dict)
+
+
+class TicketForwarded(TicketEventData):
+    """A trigger sent an event to one chosen webhook endpoint: only that endpoint receives this
+    (whatever it subscribes to), with the ticket as it is after the trigger's actions."""
+
+    event_type = EventType.TICKET_FORWARDED
+    endpoint_id: int
+    event: ForwardedEvent
+
+
 class SlaTargets(BaseModel):
     first_response_due_at: datetime | None = Field(
         description="When the first public reply is due (null: no target)."
@@ -240,6 +290,7 @@ EVENT_DATA: dict[EventType, type[EventData]] = {
         TicketCommented,
         TicketEscalated,
         TicketMerged,
+        TicketForwarded,
         TicketSlaUpdated,
         TicketSlaBreached,
         ArticleCreated,

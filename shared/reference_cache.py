@@ -32,11 +32,14 @@ from shared.models import (
     ReferenceVersion,
     Role,
     Status,
+    Trigger,
     User,
 )
 from shared.sla import BusinessHours, business_hours
 
-_TRACKED = (ApiKey, BusinessCalendar, Category, CustomField, PriorityLevel, Status, User)
+# Triggers ride on the version too: the worker keeps the active ones in memory
+# (shared/triggers.py), so a batch of events with no change to them reads none.
+_TRACKED = (ApiKey, BusinessCalendar, Category, CustomField, PriorityLevel, Status, Trigger, User)
 _VERSION_SQL = "SELECT version FROM reference_version WHERE id = 1"
 _VERSION_SEEN = "reference_version"
 
@@ -211,6 +214,10 @@ class ReferenceCache:
                     self._keys, self._users, self._reference = {}, {}, None
                     self._version = version
         return int(version)
+
+    def version(self, session: Session) -> int:
+        """The reference version in `session`'s transaction (read once per transaction)."""
+        return self._version_in(session)
 
     def _remember(self, version: int, store: dict[Any, Any], key: Any, value: Any) -> None:
         with self._lock:

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # The relay publishes outbox rows left unpublished for this long (a crash, Redis down).
     outbox_relay_interval_seconds: float = Field(default=5.0, gt=0)
     outbox_relay_min_age_seconds: float = Field(default=3.0, ge=0)
+    # A trigger's change is an event that may fire triggers in turn; the chain stops at this
+    # depth (two triggers undoing each other would otherwise run forever).
+    trigger_depth_cap: int = Field(default=5, ge=1, le=50)
     # Redis is the broker, not the store of record: an event published this long ago that a
     # consumer has not recorded as handled (the worker's processed_events, the notifier's
     # notified_events) is published again to that consumer; at once when Redis restarted or

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from shared.event_types import (
     ArticleSummary,
     Change,
+    EventActor,
     EventType,
     Routing,
     TicketAssigned,
@@ -38,6 +39,7 @@ _INSERT_HISTORY = Prepared(
     columns=(
         "ticket_id",
         "actor_id",
+        "actor_trigger_id",
         "created_at",
         "field",
         "old_value",
@@ -90,9 +92,11 @@ def record_ticket_change(
     at: datetime,
     history: Sequence[HistoryEntry],
     events: Sequence[TicketEventData],
+    actor_trigger_id: int | None = None,
 ) -> list[str]:
     """Write the history rows and the events of one change to a ticket (actor None: the
-    system), as Core statements in the caller's transaction; returns the events' ids."""
+    system; `actor_trigger_id`: a trigger made it), as Core statements in the caller's
+    transaction; returns the events' ids."""
     if session.new or session.dirty or session.deleted:
         session.flush()  # rows the caller added through the ORM go first
     if history:
@@ -102,6 +106,7 @@ def record_ticket_change(
                 {
                     "ticket_id": ticket_id,
                     "actor_id": actor_id,
+                    "actor_trigger_id": actor_trigger_id,
                     "created_at": at,
                     "field": entry.field,
                     "old_value": entry.old,
@@ -118,7 +123,7 @@ def field_change_events(
     view: TicketView,
     changes: Sequence[FieldChange],
     *,
-    actor: User | None,
+    actor: User | EventActor | None,
     resolved: bool,
     routing: Routing | None = None,
     article: ArticleSummary | None = None,
@@ -132,7 +137,7 @@ def field_change_events(
             "assignee": EventType.TICKET_ASSIGNED,
         }.get(change.field, EventType.TICKET_UPDATED)
         by_type.setdefault(event_type, {})[change.field] = change.change()
-    who = user_ref(actor) if actor is not None else None
+    who = user_ref(actor) if isinstance(actor, User) else actor
     events: list[TicketEventData] = []
     for event_type, fields in by_type.items():
         if event_type is EventType.TICKET_STATUS_CHANGED:

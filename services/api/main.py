@@ -34,6 +34,7 @@ from services.api.stats.router import router as stats_router
 from services.api.ticket_links.router import router as ticket_links_router
 from services.api.tickets.escalation_router import router as escalation_router
 from services.api.tickets.router import router as tickets_router
+from services.api.triggers.router import router as triggers_router
 from services.api.users.router import router as users_router
 from services.api.webhooks.event_docs import document_events
 from services.api.webhooks.router import router as webhooks_router
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reference_router,
         custom_fields_router,
         participants_router,
+        triggers_router,
         routing_router,
         webhooks_router,
     ):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, Generic, TypeVar, get_args, get_origin
@@ -20,17 +19,13 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from shared.text_rules import control_character as control_character
+from shared.text_rules import control_character_message as control_character_message
+
 T = TypeVar("T")
 
 
-# --- control characters -------------------------------------------------------------------------
-# NUL and the other C0 controls and DEL are refused in every text of every request (bodies,
-# query strings, MCP tool arguments): SQLite would store them, PostgreSQL refuses NUL, and a
-# NUL in a search matched every ticket. Tab, line feed and carriage return are text in the long
-# fields people write paragraphs in (marked LONG_TEXT), and refused in every other one.
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# --- control characters: the rule lives in shared.text_rules ----------------------------------
 
 
 @dataclass(frozen=True)
@@ -39,30 +34,6 @@ class _LongText:
 
 
 LONG_TEXT = _LongText()
-
-
-def control_character(value: object, *, long_text: bool = False) -> str | None:
-    """The first control character refused in `value` (a string, or strings nested in lists
-    and dicts, keys included), as `U+0000`; None when there is none."""
-    pattern = _CONTROL_BUT_LINE_BREAKS if long_text else _CONTROL
-    if isinstance(value, str):
-        found = pattern.search(value)
-        return f"U+{ord(found.group()):04X}" if found else None
-    if isinstance(value, list | tuple):
-        items: Any = value
-    elif isinstance(value, dict):
-        items = [*value.keys(), *value.values()]
-    else:
-        return None
-    for item in items:
-        if (char := control_character(item, long_text=long_text)) is not None:
-            return char
-    return None
-
-
-def control_character_message(char: str, *, long_text: bool) -> str:
-    allowed = "tab, line feed and carriage return only" if long_text else "none"
-    return f"control character {char} is not allowed (control characters here: {allowed})"
 
 
 def is_long_text(annotation: Any) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import Insert, Table, bindparam, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 from services.notifier.retry import next_attempt_at
 from services.notifier.sender import AttemptOutcome, DeliveryJob
 from shared.clock import utcnow
+from shared.event_types import EventType
 from shared.models import (
     DeliveryStatus,
     NotifiedEvent,
@@ -92,6 +94,24 @@ def _secrets(endpoint: Any, now: datetime) -> list[str]:
     return secrets
 
 
+def _forwarded_to(event: StreamEvent) -> int | None:
+    """The one endpoint a trigger sent this event to (`ticket.forwarded`), else None."""
+    if event.event_type != EventType.TICKET_FORWARDED:
+        return None
+    endpoint_id = orjson.loads(event.payload).get("data", {}).get("endpoint_id")
+    return int(endpoint_id) if isinstance(endpoint_id, int) else -1
+
+
+def _delivers(endpoint: Any, event: StreamEvent, target: int | None) -> bool:
+    """Whether the endpoint gets the event: a forwarded one goes to its target only, whatever
+    it subscribes to; the others to their subscribers registered before they happened."""
+    if target is not None:
+        return bool(endpoint.id == target)
+    return (
+        _wants(endpoint.event_types, event.event_type) and event.occurred_at >= endpoint.created_at
+    )
+
+
 def _wants(event_types: list[str] | None, event_type: str) -> bool:
     """The rule of `WebhookEndpoint.wants`: an empty list means every type."""
     return not event_types or event_type in event_types
@@ -137,6 +157,7 @@ class DeliveryStore:
                     *_ENDPOINT_COLUMNS, WebhookEndpoint.event_types, WebhookEndpoint.created_at
                 ).where(WebhookEndpoint.enabled.is_(True))
             ).all()
+            targets = {event.event_id: _forwarded_to(event) for event in events}
             rows = [
                 {
                     "endpoint_id": endpoint.id,
@@ -152,9 +173,7 @@ class DeliveryStore:
                 }
                 for event in events
                 for endpoint in endpoints
-                # An endpoint gets the events that happen after it was registered.
-                if _wants(endpoint.event_types, event.event_type)
-                and event.occurred_at >= endpoint.created_at
+                if _delivers(endpoint, event, targets[event.event_id])
             ]
             if not rows:
                 return []

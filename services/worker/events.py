@@ -1,4 +1,5 @@
-"""What the worker does with a ticket event: SLA timers and the search index, exactly once."""
+"""What the worker does with a ticket event: SLA timers, the search index and triggers,
+exactly once."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from shared.event_types import WORKER_ANNOUNCEMENTS
 from shared.models import ProcessedEvent
 from shared.search_index import index_ticket
 from shared.sla_timers import recompute_sla_timers
+from shared.triggers import run_triggers
 
 PROCESSED_EVENTS_KEPT = timedelta(days=7)
 
@@ -52,7 +54,19 @@ def handle_ticket_events(
     if not fresh:
         return set()
     # Stamped when the work is done: processed_at - created_at is the event lag.
-    return record_handled(session, event_ids=[event[0] for event in fresh], at=utcnow())
+    handled = record_handled(session, event_ids=[event[0] for event in fresh], at=utcnow())
+    # In the transaction that records them handled: a redelivered event fires no trigger twice.
+    triggered = run_triggers(
+        session,
+        events=[
+            (event_id, kind, ticket)
+            for event_id, kind, ticket in fresh
+            if event_id in handled and ticket is not None and kind not in WORKER_ANNOUNCEMENTS
+        ],
+        now=now,
+    )
+    record_handled(session, event_ids=triggered.announced, at=utcnow())
+    return handled
 
 
 def prune_processed_events(session: Session, *, now: datetime) -> int:

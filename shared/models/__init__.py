@@ -27,6 +27,7 @@ from shared.models.ticket import (
     ticket_tags,
 )
 from shared.models.ticket_link import LinkKind, TicketLink
+from shared.models.trigger import Trigger, TriggerFailure
 from shared.models.user import ApiKey, Role, User
 from shared.models.webhook import (
     DeliveryStatus,
@@ -67,6 +68,8 @@ __all__ = [
     "TicketEscalation",
     "TicketHistory",
     "TicketLink",
+    "Trigger",
+    "TriggerFailure",
     "User",
     "WebhookAttempt",
     "WebhookDelivery",

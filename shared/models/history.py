@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.clock import utcnow
 from shared.models.base import Base
+from shared.models.trigger import Trigger
 from shared.models.user import User
 
 
@@ -19,6 +20,10 @@ class TicketHistory(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     # None when the system made the change (an SLA breach found by the worker).
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Set when a trigger made the change (actor_id is None then).
+    actor_trigger_id: Mapped[int | None] = mapped_column(
+        ForeignKey("triggers.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     field: Mapped[str] = mapped_column(String(50))
     old_value: Mapped[str | None] = mapped_column(Text)
@@ -27,3 +32,4 @@ class TicketHistory(Base):
     is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
 
     actor: Mapped[User | None] = relationship(lazy="joined")
+    actor_trigger: Mapped[Trigger | None] = relationship(lazy="joined")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.models import TicketComment
-from shared.models.base import table_of
+from shared.ticket_writes import insert_comment as insert_comment
 
 
 def comments_of(session: Session, *, ticket_id: int, include_internal: bool) -> list[TicketComment]:
@@ -17,27 +15,3 @@ def comments_of(session: Session, *, ticket_id: int, include_internal: bool) -> 
         query = query.where(TicketComment.is_internal.is_(False))
     # By time: comments copied by a merge keep theirs and fall into place in the conversation.
     return list(session.scalars(query.order_by(TicketComment.created_at, TicketComment.id)))
-
-
-_INSERT_COMMENT = insert(table_of(TicketComment)).returning(table_of(TicketComment).c.id)
-
-
-def insert_comment(
-    session: Session, *, ticket_id: int, author_id: int, body: str, internal: bool, at: datetime
-) -> int:
-    """INSERT a comment; returns its id."""
-    comment_id = (
-        session.connection()
-        .execute(
-            _INSERT_COMMENT,
-            {
-                "ticket_id": ticket_id,
-                "author_id": author_id,
-                "body": body,
-                "is_internal": internal,
-                "created_at": at,
-            },
-        )
-        .scalar_one()
-    )
-    return int(comment_id)

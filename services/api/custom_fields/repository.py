@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
-from sqlalchemy.orm.util import identity_key
 
 from shared.custom_values import stored_columns
 from shared.models import CustomField, Ticket, ticket_custom_values
-from shared.prepared import Prepared
 from shared.reference_cache import CustomFieldRecord
+from shared.ticket_writes import write_values as write_values
 
 _VALUES = ticket_custom_values.c
-_INSERT_VALUE = Prepared(
-    insert(ticket_custom_values),
-    columns=("ticket_id", "field_id", "value", "text_value", "number_value", "date_value"),
-)
-_DELETE_VALUE = Prepared(
-    delete(ticket_custom_values).where(
-        _VALUES.ticket_id == bindparam("ticket_id"), _VALUES.field_id == bindparam("field_id")
-    )
-)
 
 
 def list_fields(session: Session) -> list[CustomField]:
@@ -35,31 +24,6 @@ def list_fields(session: Session) -> list[CustomField]:
 
 def field_with_key(session: Session, *, key: str) -> int | None:
     return session.scalar(select(CustomField.id).where(CustomField.key == key))
-
-
-def write_values(
-    session: Session, *, ticket_id: int, values: Iterable[tuple[CustomFieldRecord, Any]]
-) -> None:
-    """Store each value (None: remove it) of the ticket, in place of what it held."""
-    written = list(values)
-    if not written:
-        return
-    _DELETE_VALUE.run_many(
-        session, [{"ticket_id": ticket_id, "field_id": field.id} for field, _value in written]
-    )
-    _INSERT_VALUE.run_many(
-        session,
-        [
-            {"ticket_id": ticket_id, "field_id": field.id, **stored_columns(field, value)}
-            for field, value in written
-            if value is not None
-        ],
-    )
-    # A copy of the ticket loaded by this transaction (another request of the batch) reads its
-    # values again when next asked.
-    loaded = session.identity_map.get(identity_key(Ticket, ticket_id))
-    if loaded is not None:
-        session.expire(loaded, ["custom_values_text"])
 
 
 def tickets_with_values(session: Session, *, field_id: int) -> int:

@@ -21,6 +21,7 @@ from services.api.mcp import (
     participant_tools,
     reference_tools,
     ticket_tools,
+    trigger_tools,
     workflow_tools,
 )
 from services.api.mcp.calls import invalid_input_message
@@ -37,6 +38,8 @@ the REST API's shapes. A bot that cannot solve a ticket escalates it to a human 
 escalate_ticket; suggest_articles and link_article tie tickets to the knowledge base.
 follow_ticket / unfollow_ticket and add_cc / remove_cc manage who follows a ticket (staff) and
 who is copied on it (customers). merge_tickets and link_tickets tie tickets to each other.
+Staff can list the triggers (rules run on ticket events) and try one on a ticket with
+test_trigger, which changes nothing.
 """
 
 
@@ -97,6 +100,7 @@ def create_mcp_server() -> MCPServer:
     link_tools.register(server)
     reference_tools.register(server)
     bulk_tools.register(server)
+    trigger_tools.register(server)
     return server
 
 

@@ -27,7 +27,7 @@ from services.api.ticket_links.service import (
     record_link_change,
 )
 from services.api.tickets import repository as tickets
-from services.api.tickets.service import check_version, move_status
+from services.api.tickets.service import check_version
 from shared.clock import utcnow
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.event_types import MergeTarget, TicketEventData, TicketMerged
@@ -40,6 +40,7 @@ from shared.ticket_changes import (
     record_ticket_change,
 )
 from shared.ticket_rows import row_view_for
+from shared.ticket_updates import move_status
 from shared.ticket_view import TicketRow, user_ref
 
 

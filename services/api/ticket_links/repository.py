@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from shared.models import LinkKind, Ticket, TicketLink
+from shared.ticket_updates import merged_into as merged_into
 
 
 @dataclass(frozen=True)
@@ -20,15 +21,6 @@ class LinkedTicketFacts:
     title: str
     status_id: int
     requester_id: int
-
-
-def merged_into(session: Session, *, ticket_id: int) -> int | None:
-    """The ticket this one was merged into, if it was."""
-    return session.scalar(
-        select(TicketLink.to_ticket_id).where(
-            TicketLink.from_ticket_id == ticket_id, TicketLink.kind == LinkKind.MERGED_INTO
-        )
-    )
 
 
 def parent_of(session: Session, *, ticket_id: int) -> int | None:

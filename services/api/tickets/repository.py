@@ -11,15 +11,12 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     bindparam,
-    delete,
     func,
     insert,
     or_,
     select,
-    update,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from services.api.custom_fields.values import ValueFilter
 from services.api.tickets.access import customer_tickets
@@ -28,7 +25,6 @@ from shared.db import insert_ignoring_duplicates
 from shared.models import (
     Article,
     PriorityLevel,
-    SlaPause,
     SlaStatus,
     Tag,
     Ticket,
@@ -38,6 +34,12 @@ from shared.models import (
 )
 from shared.models.base import table_of
 from shared.prepared import Prepared
+from shared.ticket_writes import add_tags as add_tags
+from shared.ticket_writes import end_sla_pause as end_sla_pause
+from shared.ticket_writes import replace_tags as replace_tags
+from shared.ticket_writes import start_sla_pause as start_sla_pause
+from shared.ticket_writes import tag_ids as tag_ids
+from shared.ticket_writes import update_ticket_row as update_ticket_row
 
 
 def get_ticket(session: Session, *, ticket_id: int) -> Ticket | None:
@@ -232,7 +234,6 @@ def tags_named(session: Session, names: Iterable[str]) -> list[Tag]:
 
 
 # Prepared (compiled once, run on the driver's cursor): the statements of every creation.
-_TAG_NAMED = Prepared(select(Tag.id).where(Tag.name == bindparam("name")))
 _TICKET_COLUMNS = (
     "title",
     "description",
@@ -249,27 +250,6 @@ _TICKET_COLUMNS = (
 _INSERT_TICKET = Prepared(
     insert(table_of(Ticket)).returning(table_of(Ticket).c.id), columns=_TICKET_COLUMNS
 )
-_INSERT_TICKET_TAG = Prepared(insert(ticket_tags), columns=("ticket_id", "tag_id"))
-
-
-def _tag_id(session: Session, name: str) -> int | None:
-    found = _TAG_NAMED.run(session, {"name": name})
-    return int(found[0][0]) if found else None
-
-
-def tag_ids(session: Session, names: Iterable[str]) -> dict[str, int]:
-    """The ids of the tags `names`, inserting the missing ones (safe against concurrent inserts).
-
-    A lookup by name per tag: a ticket has a few, and a prepared lookup costs a fifth of one
-    statement with an IN list built for the names."""
-    found = {name: _tag_id(session, name) for name in dict.fromkeys(names)}
-    missing = [name for name, tag_id in found.items() if tag_id is None]
-    if missing:  # usually not: tags are a small vocabulary
-        insert_ignoring_duplicates(session, Tag, [{"name": name} for name in missing])
-        found |= {name: _tag_id(session, name) for name in missing}
-    ids = {name: tag_id for name, tag_id in found.items() if tag_id is not None}
-    assert len(ids) == len(found), "a tag inserted just now is missing"
-    return ids
 
 
 def insert_ticket(
@@ -306,34 +286,6 @@ def insert_ticket(
     return int(ticket_id)
 
 
-def add_tags(session: Session, *, ticket_id: int, tag_ids: list[int]) -> None:
-    _INSERT_TICKET_TAG.run_many(
-        session, [{"ticket_id": ticket_id, "tag_id": tag_id} for tag_id in tag_ids]
-    )
-
-
-def replace_tags(session: Session, *, ticket_id: int, tag_ids: list[int]) -> None:
-    session.connection().execute(delete(ticket_tags).where(ticket_tags.c.ticket_id == ticket_id))
-    add_tags(session, ticket_id=ticket_id, tag_ids=tag_ids)
-
-
-def update_ticket_row(
-    session: Session, *, ticket_id: int, version: int, values: dict[str, Any]
-) -> None:
-    """UPDATE the ticket if it is still at `version` (StaleDataError otherwise: a 412).
-
-    ORM-enabled, so a copy of the ticket that this transaction has loaded (another request of
-    the same batch) is brought up to date too."""
-    result = session.execute(
-        update(Ticket)
-        .where(Ticket.id == ticket_id, Ticket.version == version)
-        .values(**values)
-        .execution_options(synchronize_session="fetch")
-    )
-    if getattr(result, "rowcount", 1) != 1:
-        raise StaleDataError(f"ticket {ticket_id} is no longer at version {version}")
-
-
 def history_rows(
     session: Session, *, ticket_id: int, include_internal: bool, with_fields: Iterable[str] = ()
 ) -> list[TicketHistory]:
@@ -351,15 +303,3 @@ def published_article_ids(session: Session, *, article_ids: Iterable[int]) -> se
     """Which of these articles exist and are published."""
     query = select(Article.id).where(Article.id.in_(list(article_ids)), Article.published)
     return set(session.scalars(query))
-
-
-def start_sla_pause(session: Session, *, ticket_id: int, at: datetime) -> None:
-    session.add(SlaPause(ticket_id=ticket_id, started_at=at))
-
-
-def end_sla_pause(session: Session, *, ticket_id: int, at: datetime) -> None:
-    session.execute(
-        update(SlaPause)
-        .where(SlaPause.ticket_id == ticket_id, SlaPause.ended_at.is_(None))
-        .values(ended_at=at)
-    )

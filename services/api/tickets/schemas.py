@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, StringConstraints, field_validator
 
@@ -166,6 +166,10 @@ class HistoryOut(BaseModel):
     ticket_id: int
     actor_id: int | None
     actor_name: str | None
+    actor_kind: Literal["user", "trigger", "system"] = Field(
+        default="user", description="Who made the change: a user, a trigger, the system."
+    )
+    actor_trigger_id: int | None = Field(default=None, description="The trigger, for `trigger`.")
     field: str
     old_value: str | None
     new_value: str | None

@@ -3,37 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
 from services.api.custom_fields import repository as custom_values
 from services.api.custom_fields.values import (
-    ValueChange,
     ensure_required,
     input_name,
     value_changes,
     value_filters,
 )
-from services.api.ticket_links import repository as ticket_links
 from services.api.tickets import access, repository
 from services.api.tickets.schemas import HistoryOut, TicketCreate, TicketFilters, TicketUpdate
 from shared import ticket_rows
 from shared.clock import utcnow
 from shared.custom_values import shown_values
-from shared.errors import Conflict, InvalidReference, NotFound, StaleVersion
+from shared.errors import InvalidReference, NotFound, StaleVersion
 from shared.event_types import TicketAssigned, TicketCreated, TicketEventData
-from shared.models import Ticket, TicketHistory, User, parse_ticket_ref, ticket_number
-from shared.reference_cache import StatusRecord, UserRecord, reference_cache
+from shared.models import Ticket, TicketHistory, User, parse_ticket_ref
+from shared.reference_cache import UserRecord, reference_cache
 from shared.ticket_changes import (
     FieldChange,
     HistoryEntry,
-    field_change_events,
     record_ticket_change,
 )
 from shared.ticket_rows import row_view_for, row_views
+from shared.ticket_updates import (
+    Editor,
+    TicketEdit,
+    apply_ticket_edit,
+    assignee_record,
+    status_of,
+)
 from shared.ticket_view import (
     TicketRow,
     TicketView,
@@ -71,10 +73,7 @@ def _requester_record(session: Session, user_id: int) -> UserRecord:
 
 
 def _assignee_record(session: Session, user_id: int) -> UserRecord:
-    person = reference_cache.person(session, user_id=user_id)
-    if person is None or not person.active or not person.role.is_staff:
-        raise InvalidReference(f"no active agent or admin with id {user_id}", field="assigned_to")
-    return person
+    return assignee_record(session, user_id)
 
 
 def create_ticket(session: Session, *, actor: User, request: TicketCreate) -> TicketView:
@@ -265,16 +264,12 @@ def _fields_that_differ(row: TicketRow, request: TicketUpdate) -> set[str]:
     return {name for name in sent if wanted[name] != current[name]}
 
 
-def _named(record: Any) -> dict[str, Any] | None:
-    """How a referenced row appears in change records: its id and name."""
-    return {"id": record.id, "name": record.name} if record is not None else None
-
-
 def update_ticket(
     session: Session, *, actor: User, ref: str, request: TicketUpdate, if_match: str | None
 ) -> TicketView:
     """Change a ticket with one Core UPDATE guarded by its version; returns it as `actor` sees
-    it. References come from the reference cache, the history and events from the one writer."""
+    it. The change itself is `shared.ticket_updates.apply_ticket_edit` (rules' actions make
+    theirs with it too); the permissions are checked here."""
     ticket_id = parse_ticket_ref(ref)
     row = ticket_rows.ticket_row(session, ticket_id=ticket_id, lock=True) if ticket_id else None
     if row is None or not access.may_see(actor, requester_id=row.requester_id, cc_ids=row.cc_ids):
@@ -284,178 +279,39 @@ def update_ticket(
     sent = _fields_that_differ(row, request)
     custom_sent = {input_name(key) for key in request.custom_fields or {}}
     access.ensure_may_edit(actor, requester_id=row.requester_id, fields=sent | custom_sent)
-    new_status = None
-    if request.status_id is not None:
-        new_status = reference.statuses.get(request.status_id)
-        if new_status is None:
-            raise InvalidReference(f"no status with id {request.status_id}", field="status_id")
-    current_status = reference.statuses[row.status_id]
+    new_status = status_of(reference, request.status_id) if request.status_id is not None else None
     reopen_status = reference.open_status
     assert reopen_status is not None  # closing the last open status is refused
     access.ensure_may_update(
         actor,
-        current_status=current_status,
+        current_status=reference.statuses[row.status_id],
         fields=sent,
         new_status=new_status,
         reopen_status_id=reopen_status.id,
     )
-
-    changes: list[FieldChange] = []
-    values: dict[str, Any] = {}
-    for name in ("title", "description"):
-        value = getattr(request, name)
-        if name in sent and value != getattr(row, name):
-            changes.append(FieldChange(name, getattr(row, name), value))
-            values[name] = value
-    if "category_id" in sent and request.category_id != row.category_id:
-        category = reference.categories.get(request.category_id)  # type: ignore[arg-type]
-        if category is None or not category.active:
-            raise InvalidReference(
-                f"no active category with id {request.category_id}", field="category_id"
-            )
-        old = reference.categories[row.category_id]
-        changes.append(FieldChange("category", _named(old), _named(category)))
-        values["category_id"] = category.id
-    if "priority_id" in sent and request.priority_id != row.priority_id:
-        priority = reference.priorities.get(request.priority_id)  # type: ignore[arg-type]
-        if priority is None:
-            raise InvalidReference(
-                f"no priority with id {request.priority_id}", field="priority_id"
-            )
-        old_priority = reference.priorities[row.priority_id]
-        changes.append(FieldChange("priority", _named(old_priority), _named(priority)))
-        values["priority_id"] = priority.id
-    category_id = values.get("category_id", row.category_id)
-    custom = (
-        value_changes(
-            reference,
-            actor=actor,
-            category_id=category_id,
-            current=row.custom_values,
-            sent=request.custom_fields,
-        )
-        if request.custom_fields
-        else []
+    edit = TicketEdit(
+        sent=frozenset(sent),
+        title=request.title,
+        description=request.description,
+        status_id=request.status_id,
+        priority_id=request.priority_id,
+        category_id=request.category_id,
+        assigned_to=request.assigned_to,
+        tags=None if request.tags is None else list(request.tags),
+        custom_fields=request.custom_fields or {},
     )
-    stored = _with_changes(row.custom_values, custom)
-    if new_status is not None and new_status.is_closed and new_status.id != row.status_id:
-        ensure_required(
-            reference, category_id=category_id, values=stored, to_resolve=True, actor=actor
-        )
-    internal: set[str] = set()
-    for value_change in custom:
-        name = input_name(value_change.field.key)
-        changes.append(FieldChange(name, value_change.old, value_change.new))
-        if not value_change.field.customer_visible:
-            internal.add(name)
-    if custom:
-        custom_values.write_values(
-            session,
-            ticket_id=row.id,
-            values=[(value_change.field, value_change.new) for value_change in custom],
-        )
-    tags = row.tags
-    if "tags" in sent and sorted(request.tags or []) != sorted(row.tags):
-        tags = sorted(request.tags or [])
-        changes.append(FieldChange("tags", sorted(row.tags), tags))
-        repository.replace_tags(
-            session, ticket_id=row.id, tag_ids=list(repository.tag_ids(session, tags).values())
-        )
-    if "assigned_to" in sent and request.assigned_to != row.assignee_id:
-        assignee = _assignee_record(session, request.assigned_to) if request.assigned_to else None
-        previous = (
-            reference_cache.person(session, user_id=row.assignee_id) if row.assignee_id else None
-        )
-        changes.append(FieldChange("assignee", _named(previous), _named(assignee)))
-        values["assignee_id"] = assignee.id if assignee else None
-
-    now = utcnow()
-    resolved = False
-    if new_status is not None and new_status.id != row.status_id:
-        merged_into = ticket_links.merged_into(session, ticket_id=row.id)
-        if merged_into is not None:
-            raise Conflict(
-                f"{ticket_number(row.id)} was merged into {ticket_number(merged_into)} and "
-                "stays closed; work on that ticket instead",
-                field="status_id",
-            )
-        move = move_status(
-            session,
-            ticket_id=row.id,
-            current=current_status,
-            new=new_status,
-            terminal_status_id=reference.terminal_status_id,
-            at=now,
-        )
-        changes.append(move.change)
-        values |= move.values
-        resolved = move.resolved
-
-    if not changes:
-        return _view_for(session, row, viewer=actor)
-    values |= {"updated_at": now, "version": row.version + 1}
-    repository.update_ticket_row(session, ticket_id=row.id, version=row.version, values=values)
-    row = replace(row, **values, tags=tags, custom_values=stored)
-    staff = _view_for(session, row, viewer=None)
-    record_ticket_change(
+    applied = apply_ticket_edit(
         session,
-        ticket_id=row.id,
-        actor_id=actor.id,
-        at=now,
-        history=[change.history_entry(internal=change.field in internal) for change in changes],
-        events=field_change_events(staff, changes, actor=actor, resolved=resolved),
+        row=row,
+        edit=edit,
+        editor=Editor(user=actor, actor_id=actor.id, event_actor=actor),
+        at=utcnow(),
     )
-    return staff if actor.role.is_staff else _view_for(session, row, viewer=actor)
-
-
-@dataclass(frozen=True)
-class StatusMove:
-    """A ticket entering another status: its change record, the columns to write and whether
-    it is resolved by it (entering a closed status from an open one)."""
-
-    change: FieldChange
-    values: dict[str, Any]
-    resolved: bool
-
-
-def move_status(
-    session: Session,
-    *,
-    ticket_id: int,
-    current: StatusRecord,
-    new: StatusRecord,
-    terminal_status_id: int | None,
-    at: datetime,
-) -> StatusMove:
-    """Move a ticket to another status: the SLA pause starts or ends with it, resolved_at and
-    closed_at are set on closing (closed_at in the terminal status) and cleared on re-opening.
-    The caller writes `values` with the ticket's row (the merge does too)."""
-    values: dict[str, Any] = {"status_id": new.id}
-    resolved = False
-    if new.pauses_sla and not current.pauses_sla:
-        repository.start_sla_pause(session, ticket_id=ticket_id, at=at)
-    elif current.pauses_sla and not new.pauses_sla:
-        repository.end_sla_pause(session, ticket_id=ticket_id, at=at)
-    if not new.is_closed:
-        values["resolved_at"] = values["closed_at"] = None
-    else:
-        if not current.is_closed:
-            values["resolved_at"] = at
-            resolved = True
-        if new.id == terminal_status_id:
-            values["closed_at"] = at
-    return StatusMove(FieldChange("status", _named(current), _named(new)), values, resolved)
-
-
-def _with_changes(values: dict[int, Any], changes: list[ValueChange]) -> dict[int, Any]:
-    """The ticket's custom values by field id once `changes` are made."""
-    changed = dict(values)
-    for change in changes:
-        if change.new is None:
-            changed.pop(change.field.id, None)
-        else:
-            changed[change.field.id] = change.new
-    return changed
+    if applied is None:
+        return _view_for(session, row, viewer=actor)
+    if actor.role.is_staff:
+        return applied.view
+    return _view_for(session, applied.row, viewer=actor)
 
 
 def _view_for(
@@ -487,6 +343,18 @@ def _visible_history(session: Session, rows: list[TicketHistory]) -> list[Ticket
     return [row for row in rows if row.field != ARTICLE_FIELD or _article_of(row) in published]
 
 
+def _actor_kind(row: TicketHistory) -> Literal["user", "trigger", "system"]:
+    if row.actor_id is not None:
+        return "user"
+    return "trigger" if row.actor_trigger_id is not None else "system"
+
+
+def _actor_name(row: TicketHistory) -> str | None:
+    if row.actor is not None:
+        return row.actor.name
+    return row.actor_trigger.name if row.actor_trigger is not None else None
+
+
 def ticket_history(session: Session, *, viewer: User, ref: str) -> list[HistoryOut]:
     ticket = get_visible_ticket(session, viewer=viewer, ref=ref)
     staff = viewer.role.is_staff
@@ -507,7 +375,9 @@ def ticket_history(session: Session, *, viewer: User, ref: str) -> list[HistoryO
             id=row.id,
             ticket_id=row.ticket_id,
             actor_id=row.actor_id,
-            actor_name=row.actor.name if row.actor else None,
+            actor_name=_actor_name(row),
+            actor_kind=_actor_kind(row),
+            actor_trigger_id=row.actor_trigger_id,
             field=row.field,
             old_value=row.old_value,
             new_value=row.new_value,
