@@ -527,6 +527,29 @@ def test_a_failing_trigger_is_recorded_and_the_event_still_handled(
     assert db.scalar(select(func.count()).where(TriggerFailure.trigger_id == failing["id"])) == 1
 
 
+def test_a_trigger_cannot_reopen_a_merged_ticket_and_its_failure_is_recorded(
+    admin: httpx.Client, agent: httpx.Client, made: list[int]
+) -> None:
+    tag = unique("merged")
+    reopening = new_trigger(
+        admin,
+        made,
+        event_types=["ticket.merged"],
+        conditions=[{"kind": "tag", "tag": tag}],
+        actions=[{"kind": "set_status", "status_id": OPEN}],
+    )
+    source, target = new_ticket(agent, tags=[tag]), new_ticket(agent)
+    merged = agent.post(f"/tickets/{source['id']}/merge", json={"into": target["id"]})
+    assert merged.status_code == 200, merged.text
+
+    settle(source["id"])
+
+    assert agent.get(f"/tickets/{source['id']}").json()["status"]["id"] != OPEN
+    failures = admin.get(f"/triggers/{reopening['id']}/failures").json()
+    assert [(f["ticket_id"], f["field"]) for f in failures] == [(source["id"], "status_id")]
+    assert target["number"] in failures[0]["error"]
+
+
 def test_a_triggers_events_round_trip_through_their_published_models(
     admin: httpx.Client, agent: httpx.Client, anonymous: httpx.Client, db: Session, made: list[int]
 ) -> None:
