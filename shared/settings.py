@@ -132,6 +132,8 @@ class Settings(BaseSettings):
     # (what a Prometheus scrape sends); empty: admins' keys only. /metrics is never
     # rate-limited, so a token must be long enough not to be guessed.
     metrics_token: SecretStr = SecretStr("")
+    # Attachments and original mail messages, stored under the SHA-256 of their bytes.
+    attachments_dir: str = "./data/attachments"
 
     @field_validator("cors_origins", "webhook_retry_schedule_seconds", mode="before")
     @classmethod
