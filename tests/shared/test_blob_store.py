@@ -23,6 +23,6 @@ def test_same_bytes_are_one_file_named_by_their_hash(tmp_path: Path) -> None:
 def test_a_name_that_is_not_a_hash_never_reaches_the_disk(tmp_path: Path) -> None:
     store = BlobStore(tmp_path)
     for name in ["../../etc/passwd", "A" * 64, "", "0" * 63]:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="not a content name"):
             store.path_of(name)
     assert not store.exists("0" * 64)
