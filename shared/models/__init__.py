@@ -6,6 +6,7 @@ from shared.models.comment import TicketComment
 from shared.models.custom_field import CustomField, CustomFieldType, ticket_custom_values
 from shared.models.history import TicketHistory
 from shared.models.idempotency import IdempotencyKey
+from shared.models.mail import MailDirection, MailMessage, MailOutcome
 from shared.models.outbox import OutboxEvent
 from shared.models.participant import ticket_ccs, ticket_followers
 from shared.models.processing import ProcessedEvent, StatsSnapshot
@@ -51,6 +52,9 @@ __all__ = [
     "DeliveryStatus",
     "IdempotencyKey",
     "LinkKind",
+    "MailDirection",
+    "MailMessage",
+    "MailOutcome",
     "NotifiedEvent",
     "OutboxEvent",
     "PriorityLevel",
