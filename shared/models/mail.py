@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.clock import utcnow
@@ -54,6 +55,9 @@ class MailMessage(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     # The original message in the content-addressed store (shared.blob_store).
     raw_blob: Mapped[str | None] = mapped_column(String(64))
+    # The message's attachment parts in the same store: {"filename", "content_type", "blob",
+    # "size"} each (kept here until they become the ticket's attachments).
+    parts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     outcome: Mapped[MailOutcome] = mapped_column(_enum(MailOutcome))
     reason: Mapped[str] = mapped_column(Text, default="")
     received_at: Mapped[datetime] = mapped_column(default=utcnow)

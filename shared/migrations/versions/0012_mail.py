@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("from_address", sa.String(length=320), nullable=False),
         sa.Column("subject", sa.Text(), nullable=False),
         sa.Column("raw_blob", sa.String(length=64), nullable=True),
+        sa.Column("parts", sa.JSON(), nullable=False),
         sa.Column(
             "outcome",
             sa.Enum(
