@@ -1,0 +1,108 @@
+"""The SMTP side: which recipients we take mail for, and the answer once it is taken in.
+
+250 only after the message's ticket or reply is committed; 451 while the database cannot be
+reached, so the sending server keeps the message and retries; 550 for an address we do not
+serve; 552 (aiosmtpd, from SIZE) for a message over the limit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from services.mail import metrics
+from services.mail.addresses import Recipient, recipient_for
+from services.mail.writing import Intake, IntakeSettings, take_in
+from shared.models import MailOutcome
+
+logger = logging.getLogger(__name__)
+
+RETRY_LATER = "451 4.3.0 The helpdesk cannot take mail just now; please try again later"
+
+
+class MailHandler:
+    """aiosmtpd's handler: RCPT checks the address, DATA takes the message in."""
+
+    def __init__(self, how: IntakeSettings) -> None:
+        self.how = how
+
+    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook names)
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if recipient_for(address, configured=self.how.addresses) is None:
+            return "550 5.1.1 No such support address here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        raw = envelope.original_content or envelope.content or b""
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        recipients = [
+            found
+            for address in envelope.rcpt_tos
+            if (found := recipient_for(address, configured=self.how.addresses)) is not None
+        ]
+        if not recipients:
+            return "554 5.5.1 No valid recipients"
+        # One ticket per message, whatever number of our addresses it was sent to: the first.
+        recipient = recipients[0]
+        started = time.perf_counter()
+        try:
+            intake = await asyncio.to_thread(
+                self._take_in, raw, envelope.mail_from or "", recipient
+            )
+        except (OperationalError, PoolTimeout, DBAPIError) as exc:
+            logger.warning("database unavailable, answered 451: %s", exc)
+            metrics.RETRIED.inc()
+            return RETRY_LATER
+        except Exception:
+            logger.exception("could not take a message in; answered 451")
+            metrics.RETRIED.inc()
+            return RETRY_LATER
+        metrics.MESSAGES.labels(outcome=intake.outcome.value).inc()
+        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+        logger.info(
+            "mail taken in",
+            extra={
+                "outcome": intake.outcome.value,
+                "reason": intake.reason,
+                "ticket_id": intake.ticket_id,
+                "comment_id": intake.comment_id,
+            },
+        )
+        return _answer(intake)
+
+    def _take_in(self, raw: bytes, envelope_sender: str, recipient: Recipient) -> Intake:
+        return take_in(raw, envelope_sender=envelope_sender, recipient=recipient, how=self.how)
+
+
+def _answer(intake: Intake) -> str:
+    if intake.outcome is MailOutcome.TICKET_CREATED:
+        return f"250 2.0.0 OK: ticket {intake.ticket_id} opened"
+    if intake.outcome is MailOutcome.COMMENTED:
+        return f"250 2.0.0 OK: reply added to ticket {intake.ticket_id}"
+    # Dropped, quarantined or seen before: accepted, so the sender does not retry it.
+    return f"250 2.0.0 OK ({intake.outcome.value})"
+
+
+def smtp_server(handler: MailHandler, *, max_message_bytes: int, hostname: str) -> SMTP:
+    kwargs: dict[str, Any] = {
+        "data_size_limit": max_message_bytes,
+        "hostname": hostname,
+        "decode_data": False,
+        "enable_SMTPUTF8": True,
+    }
+    return SMTP(handler, **kwargs)
