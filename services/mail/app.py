@@ -9,6 +9,9 @@ from datetime import timedelta
 from services.mail.receiver import MailHandler, smtp_server
 from services.mail.writing import IntakeSettings
 from shared.blob_store import BlobStore
+from shared.celery_app import get_celery
+from shared.publishing import OutboxPublisher
+from shared.redis_client import get_redis
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -27,7 +30,8 @@ async def serve(settings: Settings, *, stopping: asyncio.Event) -> None:
     """Take mail until `stopping` is set."""
     if not settings.mail_addresses:
         logger.warning("MAIL_ADDRESSES is empty: every recipient is refused (550)")
-    handler = MailHandler(intake_settings(settings))
+    publisher = OutboxPublisher(redis=get_redis(), celery=get_celery(), settings=settings)
+    handler = MailHandler(intake_settings(settings), publish=publisher.publish_pending)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: smtp_server(

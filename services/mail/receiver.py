@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -28,8 +29,12 @@ RETRY_LATER = "451 4.3.0 The helpdesk cannot take mail just now; please try agai
 class MailHandler:
     """aiosmtpd's handler: RCPT checks the address, DATA takes the message in."""
 
-    def __init__(self, how: IntakeSettings) -> None:
+    def __init__(self, how: IntakeSettings, *, publish: Callable[[], object] | None = None) -> None:
         self.how = how
+        # After a commit that wrote events: publish them, as the API and the worker do. Off the
+        # answer's path; if Redis is down they wait in the outbox for the relay sweep.
+        self._publish = publish
+        self._publishing: set[asyncio.Task[None]] = set()
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook names)
         self,
@@ -83,7 +88,23 @@ class MailHandler:
                 "comment_id": intake.comment_id,
             },
         )
+        if intake.outcome in (MailOutcome.TICKET_CREATED, MailOutcome.COMMENTED):
+            self._publish_soon()
         return _answer(intake)
+
+    def _publish_soon(self) -> None:
+        if self._publish is None:
+            return
+        task = asyncio.create_task(asyncio.to_thread(self._publish_events))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+
+    def _publish_events(self) -> None:
+        assert self._publish is not None
+        try:
+            self._publish()
+        except Exception as exc:  # Redis down: the outbox relay publishes them later
+            logger.warning("events not published yet (the relay will): %s", exc)
 
     def _take_in(self, raw: bytes, envelope_sender: str, recipient: Recipient) -> Intake:
         return take_in(raw, envelope_sender=envelope_sender, recipient=recipient, how=self.how)

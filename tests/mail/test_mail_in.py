@@ -16,6 +16,7 @@ from shared.models import (
     MailDirection,
     MailMessage,
     MailOutcome,
+    OutboxEvent,
     Role,
     Ticket,
     TicketComment,
@@ -26,6 +27,7 @@ from shared.models.mail import derived_message_id
 from tests.conftest import SAMPLE_EMAILS
 from tests.mail import corpus
 from tests.mail.conftest import MailService
+from tests.support.processes import wait_until
 
 
 def stranger() -> str:
@@ -363,3 +365,20 @@ def test_unreadable_mail_is_quarantined_with_the_reason(
     assert record.outcome is MailOutcome.QUARANTINED
     assert reason in record.reason
     assert record.ticket_id is None
+
+
+def test_the_new_tickets_event_is_published_after_the_commit(
+    mail: MailService, db: Session
+) -> None:
+    message = corpus.plain(sender=stranger(), subject="Announced to the stream")
+    mail.send(message)
+    ticket_id = ticket_of(db, message).id
+    created = select(OutboxEvent.published_at).where(
+        OutboxEvent.ticket_id == ticket_id, OutboxEvent.event_type == "ticket.created"
+    )
+
+    def published() -> bool:
+        db.expire_all()
+        return db.scalar(created) is not None
+
+    wait_until(published, timeout=15, what="ticket.created published")
