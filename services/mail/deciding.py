@@ -10,10 +10,20 @@ from sqlalchemy.orm import Session
 
 from services.mail.addresses import Recipient
 from services.mail.parsing import Mail
-from shared.models import MailMessage, Ticket, User, parse_ticket_ref, ticket_ccs
+from shared.models import (
+    LinkKind,
+    MailMessage,
+    Ticket,
+    TicketLink,
+    User,
+    parse_ticket_ref,
+    ticket_ccs,
+)
 
 _SUBJECT_NUMBER = re.compile(r"\bTKT-(\d{1,9})\b", re.IGNORECASE)
 _BULK_PRECEDENCE = {"bulk", "junk", "list"}
+# A reply to a merged ticket goes to the ticket it was merged into (merges can chain).
+MAX_MERGE_HOPS = 10
 
 
 @dataclass(frozen=True)
@@ -81,8 +91,24 @@ def _subject_ticket(subject: str) -> int | None:
     return parse_ticket_ref(f"TKT-{found.group(1)}") if found else None
 
 
+def _surviving(session: Session, ticket_id: int) -> int:
+    """The ticket a merged ticket lives on in (itself when it was not merged)."""
+    for _hop in range(MAX_MERGE_HOPS):
+        merged_into = session.scalar(
+            select(TicketLink.to_ticket_id).where(
+                TicketLink.from_ticket_id == ticket_id, TicketLink.kind == LinkKind.MERGED_INTO
+            )
+        )
+        if merged_into is None:
+            break
+        ticket_id = merged_into
+    return ticket_id
+
+
 def may_write_on(session: Session, *, sender: User, ticket: Ticket) -> bool:
     """The requester, a CC and staff reply into a ticket; anyone else opens their own."""
+    if not sender.active:
+        return False
     if sender.role.is_staff or sender.id == ticket.requester_id:
         return True
     copied = session.execute(
@@ -105,7 +131,7 @@ def decide(session: Session, mail: Mail, *, recipient: Recipient, sender: User |
         for ticket_id in candidates:
             if ticket_id is None:
                 continue
-            ticket = session.get(Ticket, ticket_id)
+            ticket = session.get(Ticket, _surviving(session, ticket_id))
             if ticket is not None and may_write_on(session, sender=sender, ticket=ticket):
                 return Reply(ticket)
     return NewTicket(recipient.category_name)

@@ -94,7 +94,10 @@ def _header(message: Message, name: str) -> str:
         value = message.get(name)
     except Exception:  # a header that cannot be decoded is as good as absent
         return ""
-    return clean_text(str(value)).replace("\n", " ").strip() if value is not None else ""
+    if value is None:
+        return ""
+    # One line: titles and addresses take no line breaks or tabs.
+    return " ".join(clean_text(str(value)).split())
 
 
 def _content(part: EmailMessage) -> str | bytes:

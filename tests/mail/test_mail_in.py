@@ -7,6 +7,7 @@ import uuid
 from email.message import EmailMessage
 from email.policy import SMTP
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -382,3 +383,59 @@ def test_the_new_tickets_event_is_published_after_the_commit(
         return db.scalar(created) is not None
 
     wait_until(published, timeout=15, what="ticket.created published")
+
+
+def test_a_cc_of_the_ticket_may_reply_by_mail(
+    mail: MailService, db: Session, agent: httpx.Client
+) -> None:
+    first = corpus.plain(sender=stranger(), subject="Copy my colleague")
+    mail.send(first)
+    ticket = ticket_of(db, first)
+    colleague = stranger()
+    mail.send(corpus.plain(sender=colleague, subject="Colleague's own ticket"))  # now a user
+    colleague_id = db.scalars(select(User.id).where(User.email == colleague)).one()
+    added = agent.post(f"/tickets/{ticket.id}/ccs", json={"user_id": colleague_id})
+    assert added.status_code == 201, added.text
+    reply = corpus.plain(
+        sender=colleague, subject="Re: Copy my colleague", in_reply_to=str(first["Message-ID"])
+    )
+    mail.send(reply)
+    record = record_of(db, reply)
+    assert (record.outcome, record.ticket_id) == (MailOutcome.COMMENTED, ticket.id)
+
+
+def test_a_reply_to_a_merged_ticket_lands_on_the_ticket_it_was_merged_into(
+    mail: MailService, db: Session, agent: httpx.Client
+) -> None:
+    sender = stranger()
+    first = corpus.plain(sender=sender, subject="First report")
+    second = corpus.plain(sender=sender, subject="Second report of the same")
+    mail.send(first)
+    mail.send(second)
+    merged, kept = ticket_of(db, second), ticket_of(db, first)
+    answer = agent.post(f"/tickets/{merged.id}/merge", json={"into": kept.id})
+    assert answer.status_code == 200, answer.text
+    reply = corpus.plain(
+        sender=sender, subject="Re: Second report", in_reply_to=str(second["Message-ID"])
+    )
+    mail.send(reply)
+    record = record_of(db, reply)
+    assert (record.outcome, record.ticket_id) == (MailOutcome.COMMENTED, kept.id)
+
+
+def test_mail_from_a_deactivated_user_is_quarantined(
+    mail: MailService, db: Session, admin: httpx.Client
+) -> None:
+    sender = stranger()
+    first = corpus.plain(sender=sender, subject="Before I left")
+    mail.send(first)
+    ticket = ticket_of(db, first)
+    changed = admin.patch(f"/users/{ticket.requester_id}", json={"active": False})
+    assert changed.status_code == 200, changed.text
+    reply = corpus.plain(
+        sender=sender, subject="Re: Before I left", in_reply_to=str(first["Message-ID"])
+    )
+    mail.send(reply)
+    record = record_of(db, reply)
+    assert record.outcome is MailOutcome.QUARANTINED
+    assert "deactivated" in record.reason
