@@ -135,14 +135,16 @@ class Settings(BaseSettings):
     # Attachments and original mail messages, stored under the SHA-256 of their bytes.
     attachments_dir: str = "./data/attachments"
     # Mail in (services/mail): each support address and the category its new tickets get, as
-    # "billing@support.example=Billing & Payments,help@support.example=General Support".
-    mail_addresses: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # "billing@support.example=Billing & Payments,help@support.example=General Support" (mail
+    # out sends from these addresses too).
+    mail_addresses: str = ""
+    # The right-hand side of our Message-IDs; empty: the support addresses' domains. Mail that
+    # carries one of ours is a loop.
+    mail_domain: str = ""
     mail_smtp_host: str = "127.0.0.1"
     mail_smtp_port: int = Field(default=2525, ge=1, le=65535)
     # SMTP SIZE: a bigger message is refused with 552 before it is taken in.
     mail_max_message_bytes: int = Field(default=26_214_400, ge=1024)
-    # The domain of the Message-IDs we write; mail carrying one of ours is a loop.
-    mail_message_id_domain: str = "support.example"
     mail_metrics_port: int = Field(default=9103, ge=0, le=65535)
     # Longer than this waiting for the database, and the sender is told 451 (try again later).
     mail_database_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -156,27 +158,6 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
-        return value
-
-    @field_validator("mail_addresses", mode="before")
-    @classmethod
-    def _support_addresses(cls, value: object) -> object:
-        """ "address=Category name,address=Category name" (or a JSON object); addresses are
-        matched without regard to case."""
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("{"):
-                value = json.loads(text)
-            else:
-                pairs: dict[str, str] = {}
-                for part in filter(None, (piece.strip() for piece in text.split(","))):
-                    address, equals, category = part.partition("=")
-                    if not equals or "@" not in address or not category.strip():
-                        raise ValueError(f"expected address=Category name, not {part!r}")
-                    pairs[address.strip()] = category.strip()
-                value = pairs
-        if isinstance(value, dict):
-            return {str(address).strip().lower(): str(name) for address, name in value.items()}
         return value
 
     @field_validator(

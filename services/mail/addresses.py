@@ -8,6 +8,26 @@ from dataclasses import dataclass
 from shared.models import parse_ticket_ref
 
 
+def support_addresses(text: str) -> dict[str, str]:
+    """MAIL_ADDRESSES ("address=Category name,...") as {address, lower-cased: category name};
+    ValueError for an entry that is not one."""
+    found: dict[str, str] = {}
+    for entry in filter(None, (piece.strip() for piece in text.split(","))):
+        address, equals, category = entry.partition("=")
+        local, at, domain = address.strip().rpartition("@")
+        if not equals or not at or not local or not domain or not category.strip():
+            raise ValueError(f"expected address=Category name, not {entry!r}")
+        found[address.strip().lower()] = category.strip()
+    return found
+
+
+def our_domains(addresses: dict[str, str], *, mail_domain: str) -> frozenset[str]:
+    """The domains our Message-IDs are written with (MAIL_DOMAIN, or the addresses')."""
+    if mail_domain:
+        return frozenset({mail_domain.lower()})
+    return frozenset(address.rpartition("@")[2] for address in addresses)
+
+
 @dataclass(frozen=True)
 class Recipient:
     address: str  # the configured address, lower-cased
@@ -31,9 +51,3 @@ def recipient_for(address: str, *, configured: dict[str, str]) -> Recipient | No
     if ticket_id is None:
         return None
     return Recipient(plain, configured[plain], ticket_id)
-
-
-def reply_address(address: str, *, ticket_number: str) -> str:
-    """The plus form of a support address that leads back to a ticket (for mail out)."""
-    local, _at, domain = address.rpartition("@")
-    return f"{local}+{ticket_number.lower()}@{domain}"

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
+from services.mail.addresses import our_domains, support_addresses
 from services.mail.receiver import MailHandler, smtp_server
 from services.mail.writing import IntakeSettings
 from shared.blob_store import BlobStore
@@ -18,9 +19,15 @@ logger = logging.getLogger(__name__)
 
 
 def intake_settings(settings: Settings) -> IntakeSettings:
+    """What the intake needs from the settings; a MAIL_ADDRESSES that is not a list of
+    address=Category pairs stops the service with a message naming it."""
+    try:
+        addresses = support_addresses(settings.mail_addresses)
+    except ValueError as exc:
+        raise SystemExit(f"MAIL_ADDRESSES: {exc}") from None
     return IntakeSettings(
-        addresses=settings.mail_addresses,
-        message_id_domain=settings.mail_message_id_domain,
+        addresses=addresses,
+        our_domains=our_domains(addresses, mail_domain=settings.mail_domain),
         database_timeout=timedelta(seconds=settings.mail_database_timeout_seconds),
         store=BlobStore(settings.attachments_dir),
     )
@@ -28,16 +35,17 @@ def intake_settings(settings: Settings) -> IntakeSettings:
 
 async def serve(settings: Settings, *, stopping: asyncio.Event) -> None:
     """Take mail until `stopping` is set."""
-    if not settings.mail_addresses:
+    how = intake_settings(settings)
+    if not how.addresses:
         logger.warning("MAIL_ADDRESSES is empty: every recipient is refused (550)")
     publisher = OutboxPublisher(redis=get_redis(), celery=get_celery(), settings=settings)
-    handler = MailHandler(intake_settings(settings), publish=publisher.publish_pending)
+    handler = MailHandler(how, publish=publisher.publish_pending)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: smtp_server(
             handler,
             max_message_bytes=settings.mail_max_message_bytes,
-            hostname=settings.mail_message_id_domain,
+            hostname=min(how.our_domains, default="localhost"),
         ),
         host=settings.mail_smtp_host,
         port=settings.mail_smtp_port,
@@ -46,7 +54,7 @@ async def serve(settings: Settings, *, stopping: asyncio.Event) -> None:
         "mail service started on %s:%d for %s",
         settings.mail_smtp_host,
         settings.mail_smtp_port,
-        ", ".join(sorted(settings.mail_addresses)) or "no address",
+        ", ".join(sorted(how.addresses)) or "no address",
     )
     async with server:
         await stopping.wait()

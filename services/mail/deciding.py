@@ -22,6 +22,8 @@ from shared.models import (
 
 _SUBJECT_NUMBER = re.compile(r"\bTKT-(\d{1,9})\b", re.IGNORECASE)
 _BULK_PRECEDENCE = {"bulk", "junk", "list"}
+# The local part of the Message-IDs mail out writes: the ticket's root, or one of its messages.
+_OUR_MESSAGE_ID = re.compile(r"ticket-(\d{1,10})(?:-[0-9a-f]+)?", re.IGNORECASE)
 # A reply to a merged ticket goes to the ticket it was merged into (merges can chain).
 MAX_MERGE_HOPS = 10
 
@@ -44,7 +46,9 @@ class Reply:
 Decision = Drop | NewTicket | Reply
 
 
-def automatic_reason(mail: Mail, *, envelope_sender: str, our_domain: str) -> str | None:
+def automatic_reason(
+    mail: Mail, *, envelope_sender: str, our_domains: frozenset[str]
+) -> str | None:
     """Why the message was written by a machine (auto-reply, bounce, loop), or None."""
     headers = mail.headers
     auto = headers.get("auto-submitted", "").split(";")[0].strip().lower()
@@ -61,18 +65,31 @@ def automatic_reason(mail: Mail, *, envelope_sender: str, our_domain: str) -> st
     if "message/delivery-status" in mail.part_types:
         return "delivery status notification"
     own = headers.get("message-id", "").strip("<> ").rpartition("@")[2].lower()
-    if own == our_domain.lower():
+    if own in our_domains:
         return "loop: one of our own Message-IDs"
     if not envelope_sender or envelope_sender == "<>":
         return "bounce: null envelope sender"
     return None
 
 
-def _threaded_ticket(session: Session, mail: Mail) -> int | None:
+def _our_ticket_id(message_id: str, *, our_domains: frozenset[str]) -> int | None:
+    """The ticket a Message-ID of mail out names (`ticket-42@…`, `ticket-42-<hex>@…`)."""
+    local, _at, domain = message_id.rpartition("@")
+    found = _OUR_MESSAGE_ID.fullmatch(local)
+    if found is None or domain.lower() not in our_domains:
+        return None
+    return parse_ticket_ref(found.group(1))
+
+
+def _threaded_ticket(session: Session, mail: Mail, *, our_domains: frozenset[str]) -> int | None:
     """The ticket of a message, in or out, this one answers (the newest reference first)."""
     wanted = [*mail.in_reply_to, *reversed(mail.references)]
     if not wanted:
         return None
+    for message_id in wanted:
+        ticket_id = _our_ticket_id(message_id, our_domains=our_domains)
+        if ticket_id is not None:
+            return ticket_id
     rows = session.execute(
         select(MailMessage.message_id, MailMessage.ticket_id).where(
             MailMessage.message_id.in_(wanted), MailMessage.ticket_id.is_not(None)
@@ -119,11 +136,18 @@ def may_write_on(session: Session, *, sender: User, ticket: Ticket) -> bool:
     return copied is not None
 
 
-def decide(session: Session, mail: Mail, *, recipient: Recipient, sender: User | None) -> Decision:
+def decide(
+    session: Session,
+    mail: Mail,
+    *,
+    recipient: Recipient,
+    sender: User | None,
+    our_domains: frozenset[str],
+) -> Decision:
     """A reply when the message names a ticket (thread headers, plus address, subject) and
     its sender may write on it; a new ticket otherwise."""
     candidates = [
-        _threaded_ticket(session, mail),
+        _threaded_ticket(session, mail, our_domains=our_domains),
         recipient.ticket_id,
         _subject_ticket(mail.subject),
     ]

@@ -48,7 +48,7 @@ class Intake:
 @dataclass
 class IntakeSettings:
     addresses: dict[str, str]
-    message_id_domain: str
+    our_domains: frozenset[str]
     database_timeout: timedelta
     store: BlobStore
     reply_languages: list[str] = field(default_factory=lambda: ["en", "de", "fr", "es", "nl"])
@@ -136,15 +136,13 @@ def _taken(
     session: Session, mail: Mail, *, envelope_sender: str, recipient: Recipient, how: IntakeSettings
 ) -> Intake:
     """The ticket or reply the message becomes (or why it becomes neither)."""
-    reason = automatic_reason(
-        mail, envelope_sender=envelope_sender, our_domain=how.message_id_domain
-    )
+    reason = automatic_reason(mail, envelope_sender=envelope_sender, our_domains=how.our_domains)
     if reason is not None:
         return Intake(MailOutcome.DROPPED, reason)
     if mail.sender.addr_spec.lower() in how.addresses:
         return Intake(MailOutcome.DROPPED, "loop: sent from one of our support addresses")
     known = _sender_user(session, mail.sender, create=False)
-    decision = decide(session, mail, recipient=recipient, sender=known)
+    decision = decide(session, mail, recipient=recipient, sender=known, our_domains=how.our_domains)
     if isinstance(decision, Drop):
         return Intake(MailOutcome.DROPPED, decision.reason)
     if isinstance(decision, Reply):

@@ -42,7 +42,6 @@ def mail_service(
         "MAIL_SMTP_PORT": str(port),
         "MAIL_METRICS_PORT": "0",
         "MAIL_MAX_MESSAGE_BYTES": str(MAX_MESSAGE_BYTES),
-        "MAIL_MESSAGE_ID_DOMAIN": "support.example",
         "ATTACHMENTS_DIR": str(directory / "attachments"),
         **(extra or {}),
     }

@@ -439,3 +439,20 @@ def test_mail_from_a_deactivated_user_is_quarantined(
     record = record_of(db, reply)
     assert record.outcome is MailOutcome.QUARANTINED
     assert "deactivated" in record.reason
+
+
+def test_a_reply_to_mail_out_threads_by_its_message_id(mail: MailService, db: Session) -> None:
+    sender = stranger()
+    first = corpus.plain(sender=sender, subject="Answered by mail out")
+    mail.send(first)
+    ticket = ticket_of(db, first)
+    sent_by_us = f"<ticket-{ticket.id}-{uuid.uuid4().hex}@support.example>"
+    reply = corpus.plain(
+        sender=sender,
+        subject="Re: your reply",
+        in_reply_to=sent_by_us,
+        references=f"<ticket-{ticket.id}@support.example> {sent_by_us}",
+    )
+    mail.send(reply)
+    record = record_of(db, reply)
+    assert (record.outcome, record.ticket_id) == (MailOutcome.COMMENTED, ticket.id)

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 from services.api.mcp import (
     bulk_tools,
     link_tools,
-    mail_tools,
+    mail_log_tools,
     participant_tools,
     reference_tools,
     ticket_tools,
@@ -102,7 +102,7 @@ def create_mcp_server() -> MCPServer:
     reference_tools.register(server)
     bulk_tools.register(server)
     trigger_tools.register(server)
-    mail_tools.register(server)
+    mail_log_tools.register(server)
     return server
 
 
