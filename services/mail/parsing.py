@@ -31,7 +31,8 @@ _STRUCTURAL_DEFECTS: tuple[type[MessageDefect], ...] = (
 )
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-MAX_MESSAGE_ID_LENGTH = 998
+# Longer ones are cut: a unique index entry on PostgreSQL holds at most ~2,700 bytes.
+MAX_MESSAGE_ID_LENGTH = 500
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ def read_mail(raw: bytes) -> Mail | Unreadable:
         return Unreadable(fallback_id, f"unreadable message: {exc!r}"[:500])
     assert isinstance(message, EmailMessage)
     found = message_ids(_header(message, "Message-ID"))
-    message_id = found[0] if found else fallback_id
+    message_id = found[0] if found else fallback_id  # already cut to MAX_MESSAGE_ID_LENGTH
     subject = _header(message, "Subject")
     sender_text = _header(message, "From")
     try:

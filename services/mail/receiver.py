@@ -13,12 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from services.mail import metrics
 from services.mail.addresses import Recipient, recipient_for
-from services.mail.writing import Intake, IntakeSettings, take_in
+from services.mail.writing import Intake, IntakeSettings, quarantine, take_in
 from shared.models import MailOutcome
 
 logger = logging.getLogger(__name__)
@@ -69,14 +69,18 @@ class MailHandler:
             intake = await asyncio.to_thread(
                 self._take_in, raw, envelope.mail_from or "", recipient
             )
-        except (OperationalError, PoolTimeout, DBAPIError) as exc:
-            logger.warning("database unavailable, answered 451: %s", exc)
-            metrics.RETRIED.inc()
-            return RETRY_LATER
-        except Exception:
-            logger.exception("could not take a message in; answered 451")
-            metrics.RETRIED.inc()
-            return RETRY_LATER
+        except Exception as exc:
+            if _database_unavailable(exc):
+                logger.warning("database unavailable, answered 451: %s", exc)
+                metrics.RETRIED.inc()
+                return RETRY_LATER
+            logger.exception("could not take a message in; quarantining it")
+            try:
+                intake = await asyncio.to_thread(self._quarantine, raw, f"intake failed: {exc!r}")
+            except Exception:
+                logger.exception("could not quarantine the message either; answered 451")
+                metrics.RETRIED.inc()
+                return RETRY_LATER
         metrics.MESSAGES.labels(outcome=intake.outcome.value).inc()
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         logger.info(
@@ -106,8 +110,19 @@ class MailHandler:
         except Exception as exc:  # Redis down: the outbox relay publishes them later
             logger.warning("events not published yet (the relay will): %s", exc)
 
+    def _quarantine(self, raw: bytes, reason: str) -> Intake:
+        return quarantine(raw, reason=reason, how=self.how)
+
     def _take_in(self, raw: bytes, envelope_sender: str, recipient: Recipient) -> Intake:
         return take_in(raw, envelope_sender=envelope_sender, recipient=recipient, how=self.how)
+
+
+def _database_unavailable(exc: Exception) -> bool:
+    """The database could not be reached or waited on (try later), rather than refusing what
+    this message would write (a retry would fail the same way)."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def _answer(intake: Intake) -> str:

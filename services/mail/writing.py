@@ -253,3 +253,25 @@ def take_in(
         if duplicate is None:
             raise
         return duplicate
+
+
+def quarantine(raw: bytes, *, reason: str, how: IntakeSettings) -> Intake:
+    """Record a message whose intake failed for a reason of its own (not the database's) as
+    quarantined, so the sending server stops retrying what would fail every time."""
+    read = read_mail(raw)
+    blob = how.store.put(raw)
+    with transaction() as session:
+        _limit_waits(session, how.database_timeout)
+        duplicate = _already_taken(session, read.message_id)
+        if duplicate is not None:
+            return duplicate
+        sender = read.sender if isinstance(read, Unreadable) else read.sender.addr_spec
+        return _record(
+            session,
+            message_id=read.message_id,
+            sender=sender,
+            subject=read.subject,
+            blob=blob,
+            parts=[],
+            intake=Intake(MailOutcome.QUARANTINED, reason[:2000]),
+        )
