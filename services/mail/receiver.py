@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -121,6 +123,11 @@ def _database_unavailable(exc: Exception) -> bool:
     """The database could not be reached or waited on (try later), rather than refusing what
     this message would write (a retry would fail the same way)."""
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    # Prepared statements run on the driver's cursor (shared.prepared): its errors come unwrapped.
+    if isinstance(
+        exc, sqlite3.OperationalError | psycopg.OperationalError | psycopg.InterfaceError
+    ):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
