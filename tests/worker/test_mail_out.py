@@ -319,3 +319,27 @@ def test_customer_text_is_escaped_in_the_html_part(
         assert "<script>" not in html
         assert "&lt;script&gt;" in html
     assert "Try <script>steal()</script> & <b>this</b>" in text_of(mail[1])
+
+
+def test_an_edited_template_is_what_is_sent(
+    smtp: SmtpServer, admin: httpx.Client, customer: httpx.Client, agent: httpx.Client
+) -> None:
+    edited = {
+        "subject": "Answer on {{ ticket.number }}",
+        "text": "Dear {{ recipient.name }}: {{ comment.body }}",
+        "html": "<p>Dear {{ recipient.name }}: <em>{{ comment.body }}</em></p>",
+    }
+    response = admin.put("/mail-templates/reply", json=edited)
+    assert response.status_code == 200, response.text
+    try:
+        ticket = new_ticket(customer)
+        work(ticket["id"])
+        reply(agent, ticket["id"], "Restart it & <wait>")
+        work(ticket["id"])
+        tasks.send_mail()
+    finally:
+        admin.delete("/mail-templates/reply")
+    answer = smtp.handler.about(ticket["id"])[-1]
+    assert answer["Subject"] == f"Answer on {ticket['number']}"
+    assert text_of(answer).strip() == "Dear John Doe: Restart it & <wait>"
+    assert "<em>Restart it &amp; &lt;wait&gt;</em>" in html_of(answer)
