@@ -85,14 +85,14 @@ def record_ticket_mail(
     }
     if not wanted:
         return 0
-    payloads: dict[str, str] = {
-        event_id: payload
-        for event_id, payload in session.execute(
+    # .all(): a Result has keys(), which dict() would take it for a mapping by.
+    payloads: dict[str, str] = dict(
+        session.execute(
             select(OutboxEvent.event_id, OutboxEvent.payload).where(
                 OutboxEvent.event_id.in_(list(wanted))
             )
-        )
-    }
+        ).all()
+    )
     recorded = 0
     for event_id, _kind, ticket_id in events:
         if event_id not in wanted or event_id not in payloads or ticket_id is None:
