@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from services.api.mail_out import repository
-from shared.errors import Forbidden, NotFound
+from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.models import MailKind, MailStatus, OutboundMail, Role, Ticket, User, parse_ticket_ref
 from shared.models.participant import parse_participants
 
@@ -58,7 +58,7 @@ def all_mail(
     if ticket is not None:
         ticket_id = parse_ticket_ref(ticket)
         if ticket_id is None:
-            raise NotFound(f"no ticket {ticket!r}")
+            raise InvalidInput("expected a ticket id (42) or number (TKT-042)", field="ticket")
     return repository.list_mail(
         session,
         ticket_id=ticket_id,
