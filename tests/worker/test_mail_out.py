@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.worker import tasks
+from services.worker.events import handle_ticket_events
+from shared.clock import utcnow
+from shared.mail_out.sending import claim_due
 from shared.models import MailStatus, OutboundMail, OutboundMailAttempt
 from shared.settings import get_settings
+from shared.unit_of_work import transaction
 from tests.api.routing_support import new_user
 from tests.helpers import new_ticket
 from tests.support.processes import free_port
@@ -343,3 +348,65 @@ def test_an_edited_template_is_what_is_sent(
     assert answer["Subject"] == f"Answer on {ticket['number']}"
     assert text_of(answer).strip() == "Dear John Doe: Restart it & <wait>"
     assert "<em>Restart it &amp; &lt;wait&gt;</em>" in html_of(answer)
+
+
+class Crash(Exception):
+    pass
+
+
+def handle_then_die(events: list[tuple[str, str, int | None]]) -> None:
+    """The worker's handling, its process gone before the commit."""
+    with transaction() as session:
+        handle_ticket_events(session, events=events, now=utcnow())
+        raise Crash
+
+
+def test_a_crash_before_the_commit_loses_no_mail(
+    smtp: SmtpServer, customer: httpx.Client, db: Session
+) -> None:
+    ticket = new_ticket(customer)
+    events = unhandled(ticket["id"])
+    with pytest.raises(Crash):
+        handle_then_die(events)
+    assert mail_of(db, ticket["id"]) == []
+    assert unhandled(ticket["id"]) == events  # so the event is delivered again
+    work(ticket["id"])
+    tasks.send_mail()
+    assert len(smtp.handler.about(ticket["id"])) == 1
+
+
+def test_a_message_claimed_by_another_worker_waits_for_its_lease(
+    smtp: SmtpServer, customer: httpx.Client, db: Session
+) -> None:
+    ticket = new_ticket(customer)
+    work(ticket["id"])
+    with transaction() as session:
+        (claimed,) = [
+            job
+            for job in claim_due(session, now=utcnow(), lease=timedelta(hours=1), limit=1000)
+            if job.id == mail_of(db, ticket["id"])[0].id
+        ]
+    tasks.send_mail()  # that worker died holding it
+    assert smtp.handler.about(ticket["id"]) == []
+    with transaction() as session:
+        session.execute(
+            update(OutboundMail)
+            .where(OutboundMail.id == claimed.id)
+            .values(claimed_until=utcnow() - timedelta(seconds=1))
+        )
+    tasks.send_mail()
+    assert len(smtp.handler.about(ticket["id"])) == 1
+
+
+def test_temporary_refusals_fail_the_message_after_the_last_retry(
+    smtp: SmtpServer, customer: httpx.Client, db: Session
+) -> None:
+    ticket = new_ticket(customer)
+    work(ticket["id"])
+    smtp.handler.scripted += ["421 4.7.0 Busy"] * 3
+    for _ in range(4):
+        tasks.send_mail()
+    (row,) = mail_of(db, ticket["id"])
+    # MAIL_RETRY_SCHEDULE_SECONDS=0,0: the first attempt and two retries.
+    assert (row.status, row.attempts) == (MailStatus.FAILED, 3)
+    assert smtp.handler.about(ticket["id"]) == []
