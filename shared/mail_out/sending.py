@@ -20,6 +20,7 @@ from email.utils import format_datetime
 import aiosmtplib
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from shared.clock import utcnow
 from shared.models import MailStatus, OutboundMail, OutboundMailAttempt
@@ -57,6 +58,8 @@ class Attempt:
     smtp_code: int | None
     reply: str
     duration_ms: int
+    # The message itself is at fault (it cannot be written as mail): trying again won't help.
+    unsendable: bool = False
 
     @property
     def sent(self) -> bool:
@@ -65,7 +68,7 @@ class Attempt:
     @property
     def permanent(self) -> bool:
         """A refusal sending again would not change."""
-        return self.smtp_code is not None and self.smtp_code >= 500
+        return self.unsendable or (self.smtp_code is not None and self.smtp_code >= 500)
 
 
 @dataclass
@@ -112,7 +115,7 @@ def build_message(job: MailJob) -> EmailMessage:
     return message
 
 
-def _due(now: datetime) -> list[object]:
+def _due(now: datetime) -> list[ColumnElement[bool]]:
     free = or_(OutboundMail.claimed_until.is_(None), OutboundMail.claimed_until < now)
     return [OutboundMail.status == MailStatus.PENDING, OutboundMail.next_attempt_at <= now, free]
 
@@ -123,7 +126,7 @@ def claim_due(session: Session, *, now: datetime, lease: timedelta, limit: int) 
     ids = list(
         session.scalars(
             select(OutboundMail.id)
-            .where(*conditions)  # type: ignore[arg-type]
+            .where(*conditions)
             .order_by(OutboundMail.next_attempt_at, OutboundMail.id)
             .limit(limit)
         )
@@ -133,7 +136,7 @@ def claim_due(session: Session, *, now: datetime, lease: timedelta, limit: int) 
     won = set(
         session.scalars(
             update(OutboundMail)
-            .where(OutboundMail.id.in_(ids), *conditions)  # type: ignore[arg-type]
+            .where(OutboundMail.id.in_(ids), *conditions)
             .values(claimed_until=now + lease)
             .returning(OutboundMail.id)
             .execution_options(synchronize_session=False)
@@ -166,8 +169,19 @@ async def _send_one(job: MailJob, settings: Settings) -> Attempt:
     attempted_at = utcnow()
     code: int | None
     try:
+        message = build_message(job)
+    except (ValueError, TypeError) as exc:
+        return Attempt(
+            job=job,
+            attempted_at=attempted_at,
+            smtp_code=None,
+            reply=f"the message cannot be written as mail: {exc}"[:_REPLY_CHARS],
+            duration_ms=0,
+            unsendable=True,
+        )
+    try:
         _refused, reply = await aiosmtplib.send(
-            build_message(job),
+            message,
             sender=envelope_sender(settings),
             recipients=[job.to_address],
             hostname=settings.smtp_host,
