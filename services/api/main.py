@@ -17,6 +17,9 @@ from services.api.cors import ListedOriginsCORS
 from services.api.custom_fields.router import router as custom_fields_router
 from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
+from services.api.mail_out.router import router as mail_out_router
+from services.api.mail_out.router import ticket_router as ticket_mail_router
+from services.api.mail_templates.router import router as mail_templates_router
 from services.api.mcp.server import create_mcp_endpoint
 from services.api.metrics import RequestMetrics, write_batch_requests
 from services.api.metrics import router as metrics_router
@@ -138,6 +141,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         triggers_router,
         routing_router,
         webhooks_router,
+        ticket_mail_router,
+        mail_out_router,
+        mail_templates_router,
     ):
         app.include_router(router)
     # AI agents: the Model Context Protocol endpoint (streamable HTTP), same keys and rules.

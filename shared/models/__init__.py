@@ -6,6 +6,13 @@ from shared.models.comment import TicketComment
 from shared.models.custom_field import CustomField, CustomFieldType, ticket_custom_values
 from shared.models.history import TicketHistory
 from shared.models.idempotency import IdempotencyKey
+from shared.models.mail_out import (
+    MailKind,
+    MailStatus,
+    MailTemplate,
+    OutboundMail,
+    OutboundMailAttempt,
+)
 from shared.models.outbox import OutboxEvent
 from shared.models.participant import ticket_ccs, ticket_followers
 from shared.models.processing import ProcessedEvent, StatsSnapshot
@@ -51,7 +58,12 @@ __all__ = [
     "DeliveryStatus",
     "IdempotencyKey",
     "LinkKind",
+    "MailKind",
+    "MailStatus",
+    "MailTemplate",
     "NotifiedEvent",
+    "OutboundMail",
+    "OutboundMailAttempt",
     "OutboxEvent",
     "PriorityLevel",
     "ProcessedEvent",
