@@ -19,6 +19,13 @@ Files = Annotated[
 ]
 
 
+def _form_filename(sent: str | None) -> str | None:
+    """The name as the user chose it: browsers and HTTP clients send `"` in a multipart
+    filename as `%22` (HTML's form encoding; line breaks become %0D / %0A and stay refused as
+    text, not decoded into control characters)."""
+    return sent.replace("%22", '"') if sent is not None else None
+
+
 async def _read(files: list[UploadFile]) -> list[NewFile]:
     """The uploaded files' bytes, each refused (413) before it is read when it is too large;
     the parts were spooled to disk while the body arrived."""
@@ -26,7 +33,9 @@ async def _read(files: list[UploadFile]) -> list[NewFile]:
     read = []
     for upload in files:
         ensure_size(upload.size or 0)
-        read.append(NewFile(upload.filename, upload.content_type, await upload.read()))
+        read.append(
+            NewFile(_form_filename(upload.filename), upload.content_type, await upload.read())
+        )
     return read
 
 
