@@ -172,9 +172,9 @@ def test_customer_sees_public_comment_files_but_not_internal_note_files(
         (f"internal.txt ({note_file['id']})", True),
     }
     history = customer.get(f"/tickets/{ticket['id']}/history")
-    if history.status_code == 200:
-        assert "internal.txt" not in history.text
-        assert "answer.txt" in history.text
+    assert history.status_code == 200
+    assert "internal.txt" not in history.text
+    assert "answer.txt" in history.text
 
 
 def test_other_customer_gets_404_everywhere(
