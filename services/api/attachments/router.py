@@ -8,6 +8,7 @@ from fastapi.responses import FileResponse
 from services.api.attachments import service
 from services.api.attachments.schemas import AttachmentOut
 from services.api.dependencies import ActingUser, CurrentUser, DbSession
+from services.api.schemas import PathId
 from shared.attachments import NewFile, ensure_size, ensure_upload_count
 from shared.unit_of_work import run_sync
 
@@ -60,7 +61,7 @@ async def upload_ticket_attachments(
     status_code=status.HTTP_201_CREATED,
 )
 async def upload_comment_attachments(
-    ticket_ref: str, comment_id: int, file: Files, session: DbSession, actor: ActingUser
+    ticket_ref: str, comment_id: PathId, file: Files, session: DbSession, actor: ActingUser
 ) -> list[AttachmentOut]:
     """Attach files to a comment (its author or staff; multipart `file` parts)."""
     files = await _read(file)
@@ -80,7 +81,7 @@ def list_ticket_attachments(
 
 
 @router.get("/attachments/{attachment_id}", response_model=AttachmentOut)
-def get_attachment(attachment_id: int, session: DbSession, viewer: CurrentUser) -> AttachmentOut:
+def get_attachment(attachment_id: PathId, session: DbSession, viewer: CurrentUser) -> AttachmentOut:
     """An attachment's metadata."""
     return service.get_metadata(session, viewer=viewer, attachment_id=attachment_id)
 
@@ -91,7 +92,7 @@ def get_attachment(attachment_id: int, session: DbSession, viewer: CurrentUser) 
     responses={200: {"content": {"application/octet-stream": {}}, "description": "The bytes."}},
 )
 def download_attachment(
-    attachment_id: int, session: DbSession, viewer: CurrentUser
+    attachment_id: PathId, session: DbSession, viewer: CurrentUser
 ) -> FileResponse:
     """Download an attachment's bytes, always as a download (`Content-Disposition: attachment`)
     and in a type a browser does not run."""
