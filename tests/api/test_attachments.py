@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from shared.blob_store import BlobStore, content_name
 from shared.models import Attachment, OutboxEvent, TicketHistory
+from tests.api.test_mcp import call, error_text, ok
 from tests.helpers import new_ticket, problem_of
 from tests.support.processes import ApiServer, start_api_server
 
@@ -406,4 +407,31 @@ def test_too_many_files_per_upload_and_per_ticket_are_422(
     assert "at most 3" in problem_of(full)["detail"]
     assert (
         len(db.scalars(select(Attachment).where(Attachment.ticket_id == ticket["id"])).all()) == 3
+    )
+
+
+def test_mcp_list_attachments_follows_the_same_visibility(
+    api_server: ApiServer,
+    api_keys: dict[str, str],
+    customer: httpx.Client,
+    agent: httpx.Client,
+    ticket: dict[str, Any],
+) -> None:
+    note = _comment(agent, ticket["id"], internal=True)
+    (on_ticket,) = _upload(
+        customer, f"/tickets/{ticket['id']}/attachments", ("a.txt", b"a", "text/plain")
+    ).json()
+    (on_note,) = _upload(
+        agent,
+        f"/tickets/{ticket['id']}/comments/{note['id']}/attachments",
+        ("n.txt", b"n", "text/plain"),
+    ).json()
+    by_customer = ok(
+        call(api_server, api_keys["customer"], "list_attachments", ticket=ticket["id"])
+    )
+    assert by_customer == [on_ticket]
+    by_agent = ok(call(api_server, api_keys["agent"], "list_attachments", ticket=ticket["number"]))
+    assert [a["id"] for a in by_agent] == [on_ticket["id"], on_note["id"]]
+    assert "no ticket" in error_text(
+        call(api_server, api_keys["other_customer"], "list_attachments", ticket=ticket["id"])
     )

@@ -134,12 +134,14 @@ def test_a_file_over_the_limit_is_refused_and_nothing_is_written(seeded_database
             session,
             ticket_id=ticket_id,
             comment_id=None,
-            files=[NewFile("big.bin", None, too_big)],
+            files=[NewFile("refused-core-test.bin", None, too_big)],
             uploaded_by=agent_id,
             source="api",
         )
     with transaction() as session:
-        assert not session.scalars(select(Attachment).where(Attachment.filename == "big.bin")).all()
+        assert not session.scalars(
+            select(Attachment).where(Attachment.filename == "refused-core-test.bin")
+        ).all()
 
 
 def test_unknown_ticket_and_foreign_comment_are_refused(seeded_database: str) -> None:
