@@ -226,6 +226,32 @@ def add_attachment(
     return attachment
 
 
+def copy_comment_attachments(
+    session: Session, *, from_comment_id: int, to_ticket_id: int, to_comment_id: int
+) -> int:
+    """Give a copied comment (a merge's) the files of the original: new rows naming the same
+    stored bytes, outside the per-ticket limit (nothing is uploaded); the copy's history and
+    events are the caller's. Returns how many."""
+    originals = session.scalars(
+        select(Attachment).where(Attachment.comment_id == from_comment_id).order_by(Attachment.id)
+    ).all()
+    session.add_all(
+        Attachment(
+            ticket_id=to_ticket_id,
+            comment_id=to_comment_id,
+            filename=original.filename,
+            content_type=original.content_type,
+            size=original.size,
+            blob=original.blob,
+            uploaded_by=original.uploaded_by,
+            source=original.source,
+            created_at=original.created_at,
+        )
+        for original in originals
+    )
+    return len(originals)
+
+
 def attachment_summary(attachment: Attachment) -> dict[str, object]:
     """What an event says of an attachment."""
     return {

@@ -435,3 +435,40 @@ def test_mcp_list_attachments_follows_the_same_visibility(
     assert "no ticket" in error_text(
         call(api_server, api_keys["other_customer"], "list_attachments", ticket=ticket["id"])
     )
+
+
+def test_a_merge_carries_comment_files_to_the_copied_comments(
+    customer: httpx.Client, agent: httpx.Client, other_customer: httpx.Client
+) -> None:
+    source = new_ticket(customer)
+    target = new_ticket(customer)
+    reply = _comment(customer, source["id"])
+    (original,) = _upload(
+        customer,
+        f"/tickets/{source['id']}/comments/{reply['id']}/attachments",
+        ("trace.txt", b"stack trace", "text/plain"),
+    ).json()
+    merged = agent.post(f"/tickets/{source['id']}/merge", json={"into": target["id"]})
+    assert merged.status_code == 200, merged.text
+    (copied,) = customer.get(f"/tickets/{target['id']}/attachments").json()
+    assert copied["id"] != original["id"]
+    assert (copied["filename"], copied["size"]) == ("trace.txt", original["size"])
+    assert copied["comment_id"] != reply["id"]
+    assert customer.get(copied["content_url"]).content == b"stack trace"
+    comments = customer.get(f"/tickets/{target['id']}/comments").json()
+    assert [[a["id"] for a in c["attachments"]] for c in comments] == [[copied["id"]]]
+
+    # Into another requester's ticket the copied comment is an internal note: so is its file.
+    elsewhere = new_ticket(other_customer)
+    second = new_ticket(customer)
+    note_source = _comment(customer, second["id"])
+    _upload(
+        customer,
+        f"/tickets/{second['id']}/comments/{note_source['id']}/attachments",
+        ("private.txt", b"john's", "text/plain"),
+    )
+    merged = agent.post(f"/tickets/{second['id']}/merge", json={"into": elsewhere["id"]})
+    assert merged.status_code == 200, merged.text
+    assert other_customer.get(f"/tickets/{elsewhere['id']}/attachments").json() == []
+    staff_view = agent.get(f"/tickets/{elsewhere['id']}/attachments").json()
+    assert [a["filename"] for a in staff_view] == ["private.txt"]
