@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     metrics_token: SecretStr = SecretStr("")
     # Attachments and original mail messages, stored under the SHA-256 of their bytes.
     attachments_dir: str = "./data/attachments"
+    # Per file (413 above it), per ticket and per upload request (422 above them).
+    attachment_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+    attachment_max_files_per_ticket: int = Field(default=100, ge=1)
+    attachment_max_files_per_upload: int = Field(default=10, ge=1)
 
     # Mail out (shared/mail_out/): staff's public replies, resolutions and acknowledgements of new
     # tickets, mailed to the requester and CCs. Off while SMTP_HOST is empty: nothing is

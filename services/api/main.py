@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.api.api_keys.router import router as api_keys_router
 from services.api.articles.router import router as articles_router
 from services.api.articles.router import ticket_router as ticket_articles_router
+from services.api.attachments.router import router as attachments_router
 from services.api.bulk.router import router as bulk_router
 from services.api.comments.router import router as comments_router
 from services.api.cors import ListedOriginsCORS
@@ -91,7 +92,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(UnhandledErrors)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_body_bytes,
+        # Every file an upload may carry at its largest, and room for the multipart framing.
+        upload_max_bytes=settings.attachment_max_bytes * settings.attachment_max_files_per_upload
+        + settings.max_request_body_bytes,
+    )
     app.add_middleware(ControlCharactersInQuery)
     # Before the body is read: a client past its limit costs a Redis round trip, no parsing.
     # Inside CORS, so a browser can read a 429.
@@ -128,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tickets_router,
         escalation_router,
         comments_router,
+        attachments_router,
         ticket_links_router,
         articles_router,
         ticket_articles_router,

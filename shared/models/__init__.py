@@ -1,6 +1,7 @@
 """Every table, importable from one place (Alembic's autogenerate reads `Base.metadata`)."""
 
 from shared.models.article import Article, TicketArticle, article_tags
+from shared.models.attachment import Attachment
 from shared.models.base import Base
 from shared.models.comment import TicketComment
 from shared.models.custom_field import CustomField, CustomFieldType, ticket_custom_values
@@ -50,6 +51,7 @@ __all__ = [
     "AssignmentPool",
     "AssignmentPoolMember",
     "AssignmentStrategy",
+    "Attachment",
     "Base",
     "BusinessCalendar",
     "Category",

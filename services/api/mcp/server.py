@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp
 
 from services.api.mcp import (
+    attachment_tools,
     bulk_tools,
     link_tools,
     mail_tools,
@@ -104,6 +105,7 @@ def create_mcp_server() -> MCPServer:
     bulk_tools.register(server)
     trigger_tools.register(server)
     mail_tools.register(server)
+    attachment_tools.register(server)
     return server
 
 
