@@ -7,6 +7,7 @@ from shared.models.custom_field import CustomField, CustomFieldType, ticket_cust
 from shared.models.history import TicketHistory
 from shared.models.idempotency import IdempotencyKey
 from shared.models.outbox import OutboxEvent
+from shared.models.macro import Macro
 from shared.models.participant import ticket_ccs, ticket_followers
 from shared.models.processing import ProcessedEvent, StatsSnapshot
 from shared.models.reference import BusinessCalendar, Category, PriorityLevel, Status
@@ -51,6 +52,7 @@ __all__ = [
     "DeliveryStatus",
     "IdempotencyKey",
     "LinkKind",
+    "Macro",
     "NotifiedEvent",
     "OutboxEvent",
     "PriorityLevel",
