@@ -17,6 +17,7 @@ from services.api.cors import ListedOriginsCORS
 from services.api.custom_fields.router import router as custom_fields_router
 from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
+from services.api.macros.router import router as macros_router
 from services.api.mcp.server import create_mcp_endpoint
 from services.api.metrics import RequestMetrics, write_batch_requests
 from services.api.metrics import router as metrics_router
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         custom_fields_router,
         participants_router,
         triggers_router,
+        macros_router,
         routing_router,
         webhooks_router,
     ):

@@ -6,8 +6,8 @@ from shared.models.comment import TicketComment
 from shared.models.custom_field import CustomField, CustomFieldType, ticket_custom_values
 from shared.models.history import TicketHistory
 from shared.models.idempotency import IdempotencyKey
-from shared.models.outbox import OutboxEvent
 from shared.models.macro import Macro
+from shared.models.outbox import OutboxEvent
 from shared.models.participant import ticket_ccs, ticket_followers
 from shared.models.processing import ProcessedEvent, StatsSnapshot
 from shared.models.reference import BusinessCalendar, Category, PriorityLevel, Status

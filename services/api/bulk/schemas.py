@@ -85,7 +85,8 @@ class BulkChanges(TicketUpdate):
 
 
 class BulkUpdate(StrictInput):
-    """One change for up to 500 tickets (a macro, later, as the alternative to `changes`)."""
+    """One change, or one macro, for up to 500 tickets: exactly one of `changes` and
+    `macro_id`."""
 
     tickets: list[BulkTicket] = Field(
         min_length=1,
@@ -95,10 +96,22 @@ class BulkUpdate(StrictInput):
     )
     # Long text: custom field values of the long-text type may hold line breaks; BulkChanges
     # checks each of its own fields.
-    changes: Annotated[BulkChanges, LONG_TEXT] = Field(
+    changes: Annotated[BulkChanges | None, LONG_TEXT] = Field(
+        default=None,
         description="What PATCH /tickets/{id} takes (not title or description), plus add_tags "
-        "and remove_tags."
+        "and remove_tags.",
     )
+    macro_id: Id | None = Field(
+        default=None,
+        description="A macro (a shared one or yours) to apply to each ticket, as POST "
+        "/tickets/{id}/macros/{macro_id} would; instead of `changes`.",
+    )
+
+    @model_validator(mode="after")
+    def _changes_or_macro(self) -> Self:
+        if (self.changes is None) == (self.macro_id is None):
+            raise ValueError("send exactly one of changes and macro_id")
+        return self
 
     @field_validator("tickets")
     @classmethod
