@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 from services.api.mcp import (
     bulk_tools,
     link_tools,
+    macro_tools,
     participant_tools,
     reference_tools,
     ticket_tools,
@@ -39,7 +40,8 @@ escalate_ticket; suggest_articles and link_article tie tickets to the knowledge 
 follow_ticket / unfollow_ticket and add_cc / remove_cc manage who follows a ticket (staff) and
 who is copied on it (customers). merge_tickets and link_tickets tie tickets to each other.
 Staff can list the triggers (rules run on ticket events) and try one on a ticket with
-test_trigger, which changes nothing.
+test_trigger, which changes nothing. Staff apply macros (named bundles of actions, shared or
+their own: list_macros) with apply_macro, after preview_macro if they wish, which changes nothing.
 """
 
 
@@ -101,6 +103,7 @@ def create_mcp_server() -> MCPServer:
     reference_tools.register(server)
     bulk_tools.register(server)
     trigger_tools.register(server)
+    macro_tools.register(server)
     return server
 
 
