@@ -36,7 +36,14 @@ from services.api.openapi import FieldError, Problem
 from services.api.tickets import service as tickets
 from shared import ticket_rows
 from shared.clock import utcnow
-from shared.errors import DomainError, Forbidden, InvalidInput, InvalidReference, StaleVersion
+from shared.errors import (
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    InvalidReference,
+    NotFound,
+    StaleVersion,
+)
 from shared.models import User, parse_ticket_ref
 from shared.reference_cache import reference_cache
 from shared.ticket_view import TicketView
@@ -197,7 +204,11 @@ def _checked(session: Session, *, actor: User, request: BulkUpdate) -> MacroReco
         ensure_references(session, changes=request.changes)
         return None
     assert request.macro_id is not None
-    return usable_macro(session, actor=actor, macro_id=request.macro_id)
+    try:
+        return usable_macro(session, actor=actor, macro_id=request.macro_id)
+    except NotFound as error:
+        # An id in the body that names nothing usable, as in `changes`: a 422 naming it.
+        raise InvalidReference(error.detail, field="macro_id") from None
 
 
 def _apply_chunk(
