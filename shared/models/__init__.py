@@ -7,6 +7,7 @@ from shared.models.comment import TicketComment
 from shared.models.custom_field import CustomField, CustomFieldType, ticket_custom_values
 from shared.models.history import TicketHistory
 from shared.models.idempotency import IdempotencyKey
+from shared.models.macro import Macro
 from shared.models.mail_out import (
     MailKind,
     MailStatus,
@@ -63,6 +64,7 @@ __all__ = [
     "MailKind",
     "MailStatus",
     "MailTemplate",
+    "Macro",
     "NotifiedEvent",
     "OutboundMail",
     "OutboundMailAttempt",
