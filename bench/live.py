@@ -18,7 +18,7 @@ import httpx
 from sqlalchemy import func, select
 
 from bench import baselines
-from bench.bulk import measure_bulk
+from bench.bulk import measure_bulk, measure_bulk_macro
 from bench.ingest import SustainedIngest, find_sustained_rate, wait_for_worker
 from bench.load import PacedClient, create_at_rate
 from bench.memory import MemorySampler
@@ -358,6 +358,8 @@ def measure_live_system(
         progress("event lag and webhooks at 100/s")
         measure_bulk(system, rows)
         progress("bulk update of 500 tickets vs 500 PATCHes")
+        measure_bulk_macro(system, rows)
+        progress("bulk macro on 500 tickets vs 500 single applies")
         try:
             for workers in API_WORKERS:
                 if workers != API_WORKERS[0]:

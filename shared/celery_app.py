@@ -59,6 +59,11 @@ def create_celery(settings: Settings) -> Celery:
                 "task": tasks.REFRESH_STATS,
                 "schedule": settings.stats_refresh_interval_seconds,
             },
+            "send-mail": {
+                "task": tasks.SEND_MAIL,
+                "schedule": settings.mail_send_interval_seconds,
+                "options": {"expires": settings.mail_send_interval_seconds},
+            },
             "prune-processed-events": {"task": tasks.PRUNE_PROCESSED_EVENTS, "schedule": 3600.0},
             "prune-idempotency-keys": {"task": tasks.PRUNE_IDEMPOTENCY_KEYS, "schedule": 3600.0},
         },

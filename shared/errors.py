@@ -40,6 +40,12 @@ class InvalidInput(DomainError):
     title = "Invalid input"
 
 
+class TooLarge(DomainError):
+    """A file or body over a size limit (413)."""
+
+    title = "Request body too large"
+
+
 class StaleVersion(DomainError):
     title = "Precondition failed"
 

@@ -106,7 +106,9 @@ class ArticleSummary(BaseModel):
 
 class TicketUpdated(TicketEventData):
     """Title, description, category, priority, tags, custom values, linked articles,
-    followers or CCs changed (`followers` / `ccs`: the lists of `{id, name}` before and after)."""
+    followers or CCs changed (`followers` / `ccs`: the lists of `{id, name}` before and after),
+    or files were attached (`attachments`: from null to the list of `{id, filename,
+    content_type, size, comment_id}` added)."""
 
     event_type = EventType.TICKET_UPDATED
     changes: dict[str, Change]

@@ -134,13 +134,12 @@ class Settings(BaseSettings):
     metrics_token: SecretStr = SecretStr("")
     # Attachments and original mail messages, stored under the SHA-256 of their bytes.
     attachments_dir: str = "./data/attachments"
-    # Mail in (services/mail): each support address and the category its new tickets get, as
-    # "billing@support.example=Billing & Payments,help@support.example=General Support" (mail
-    # out sends from these addresses too).
-    mail_addresses: str = ""
-    # The right-hand side of our Message-IDs; empty: the support addresses' domains. Mail that
-    # carries one of ours is a loop.
-    mail_domain: str = ""
+    # Per file (413 above it), per ticket and per upload request (422 above them).
+    attachment_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+    attachment_max_files_per_ticket: int = Field(default=100, ge=1)
+    attachment_max_files_per_upload: int = Field(default=10, ge=1)
+    # Mail in (services/mail), the SMTP receiver for the support addresses of MAIL_ADDRESSES
+    # (below, with mail out's settings).
     mail_smtp_host: str = "127.0.0.1"
     mail_smtp_port: int = Field(default=2525, ge=1, le=65535)
     # SMTP SIZE: a bigger message is refused with 552 before it is taken in.
@@ -149,7 +148,42 @@ class Settings(BaseSettings):
     # Longer than this waiting for the database, and the sender is told 451 (try again later).
     mail_database_timeout_seconds: float = Field(default=10.0, gt=0)
 
-    @field_validator("cors_origins", "webhook_retry_schedule_seconds", mode="before")
+    # Mail out (shared/mail_out/): staff's public replies, resolutions and acknowledgements of new
+    # tickets, mailed to the requester and CCs. Off while SMTP_HOST is empty: nothing is
+    # recorded, nothing sent.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    # "starttls": upgrade the connection (port 587); "tls": TLS from the start (port 465);
+    # "none": plain (a relay on the same host, tests).
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    # The address mail comes from and replies go to (as local+TKT-042@domain), unless the
+    # ticket's category has its own in MAIL_ADDRESSES ("addr=Category Name,...", the setting
+    # the mail-in service reads too).
+    mail_support_address: str = "support@example.com"
+    mail_addresses: str = ""
+    mail_from_name: str = "Support"
+    # The right-hand side of Message-IDs; empty: the support address's domain.
+    mail_domain: str = ""
+    mail_acknowledge_new_tickets: bool = True
+    # Delays between attempts after a temporary failure (4xx, no connection), +-20 % jitter;
+    # after the last one the message has failed for good.
+    mail_retry_schedule_seconds: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [60.0, 300.0, 1800.0, 7200.0, 21600.0, 43200.0]
+    )
+    # A worker's claim on a message it sends lapses after this long (it crashed).
+    mail_lease_seconds: float = Field(default=120.0, gt=0)
+    # Beat sends what is due (retries, what a lost task left) this often.
+    mail_send_interval_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator(
+        "cors_origins",
+        "webhook_retry_schedule_seconds",
+        "mail_retry_schedule_seconds",
+        mode="before",
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         """A JSON list (the original README's form for CORS_ORIGINS) or "a, b, c"."""

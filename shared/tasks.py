@@ -11,3 +11,5 @@ RECONCILE_OUTBOX = "worker.reconcile_outbox"
 PRUNE_PROCESSED_EVENTS = "worker.prune_processed_events"
 # Idempotency-Key answers past their time to live.
 PRUNE_IDEMPOTENCY_KEYS = "worker.prune_idempotency_keys"
+# Mail out: send the recorded messages that are due.
+SEND_MAIL = "worker.send_mail"

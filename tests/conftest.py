@@ -27,6 +27,8 @@ _REDIS = RedisServer(port=free_port(), directory=_DATA_DIR / "redis")
 os.environ["DATABASE_URL"] = new_database_url(_DATA_DIR)
 os.environ["REDIS_URL"] = _REDIS.url
 os.environ.setdefault("SQLITE_BUSY_TIMEOUT_MS", "30000")
+# Attachment files of the suite's server and in-process helpers, never ./data.
+os.environ.setdefault("ATTACHMENTS_DIR", str(_DATA_DIR / "attachments"))
 # The suite creates thousands of tickets and hundreds of 401s from one address within minutes:
 # limits stay on (every request goes through the check) but out of reach. The rate limit tests
 # start their own servers with small limits.

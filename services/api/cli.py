@@ -276,7 +276,8 @@ def api_key_revoke(key_id: Annotated[int, typer.Argument(min=1, help="The key's 
 def backup(
     path: Annotated[Path, typer.Argument(help="The backup file to write (must not exist)")],
 ) -> None:
-    """Copy the SQLite database to PATH while the services run (a consistent snapshot)."""
+    """Copy the SQLite database and the attachment files to PATH while the services run (a
+    consistent snapshot)."""
     settings = _settings()
     started = time.monotonic()
     try:
@@ -286,13 +287,18 @@ def backup(
                 bar.length = total
                 bar.update(done - bar.pos)
 
-            info = backups.backup(settings.database_url, path, progress=progress)
+            info = backups.backup(
+                settings.database_url,
+                path,
+                progress=progress,
+                attachments_dir=Path(settings.attachments_dir),
+            )
     except backups.BackupError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     typer.echo(
-        f"backed up {info.bytes / 1e6:.1f} MB at migration {info.revision} to {info.path} "
-        f"in {time.monotonic() - started:.1f}s",
+        f"backed up {info.bytes / 1e6:.1f} MB at migration {info.revision} with "
+        f"{info.files} attachment files to {info.path} in {time.monotonic() - started:.1f}s",
         err=True,
     )
 
@@ -301,15 +307,19 @@ def backup(
 def restore(
     path: Annotated[Path, typer.Argument(help="A file written by `ticketing backup`")],
 ) -> None:
-    """Replace the SQLite database with a backup, then migrate it (stop every service first)."""
+    """Replace the SQLite database with a backup and put its attachment files back, then
+    migrate it (stop every service first)."""
     settings = _settings()
     try:
-        revision = backups.restore(settings.database_url, path)
+        restored = backups.restore(
+            settings.database_url, path, attachments_dir=Path(settings.attachments_dir)
+        )
     except backups.BackupError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     typer.echo(
-        f"restored {path} (taken at migration {revision}) and migrated it to the latest",
+        f"restored {path} (taken at migration {restored.revision}) with {restored.files} "
+        "attachment files and migrated it to the latest",
         err=True,
     )
 

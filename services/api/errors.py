@@ -22,6 +22,7 @@ from shared.errors import (
     InvalidReference,
     NotFound,
     StaleVersion,
+    TooLarge,
     Unauthenticated,
     Unavailable,
 )
@@ -36,6 +37,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     NotFound: 404,
     Conflict: 409,
     StaleVersion: 412,
+    TooLarge: 413,
     InvalidReference: 422,
     InvalidInput: 422,
     IdempotencyKeyReused: 422,

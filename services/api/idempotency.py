@@ -45,6 +45,34 @@ def _stored(session: Session, *, user: User, key: str) -> IdempotencyKey | None:
     return row
 
 
+def _still_running() -> Conflict:
+    return Conflict(
+        "a request with this Idempotency-Key is still running; retry in a moment",
+        field="Idempotency-Key",
+    )
+
+
+def _key_row(
+    user: User,
+    key: str,
+    path: str,
+    payload: BaseModel,
+    *,
+    status_code: int,
+    body: str,
+    headers: str,
+) -> IdempotencyKey:
+    return IdempotencyKey(
+        user_id=user.id,
+        key=key,
+        request_path=path,
+        request_hash=fingerprint(path, payload),
+        response_status=status_code,
+        response_body=body,
+        response_headers=headers,
+    )
+
+
 def replay(
     session: Session, *, user: User, key: str | None, path: str, payload: BaseModel
 ) -> Response | None:
@@ -60,10 +88,7 @@ def replay(
             "this Idempotency-Key was used with a different request", field="Idempotency-Key"
         )
     if stored.response_status == IN_PROGRESS:
-        raise Conflict(
-            "a request with this Idempotency-Key is still running; retry in a moment",
-            field="Idempotency-Key",
-        )
+        raise _still_running()
     headers = {**orjson.loads(stored.response_headers), REPLAY_HEADER: "true"}
     return Response(
         stored.response_body,
@@ -94,20 +119,10 @@ def claim(
     try:
         with session.begin_nested():
             session.add(
-                IdempotencyKey(
-                    user_id=user.id,
-                    key=key,
-                    request_path=path,
-                    request_hash=fingerprint(path, payload),
-                    response_status=IN_PROGRESS,
-                    response_body="",
-                )
+                _key_row(user, key, path, payload, status_code=IN_PROGRESS, body="", headers="{}")
             )
     except IntegrityError:  # another process claimed it between the read and the insert
-        raise Conflict(
-            "a request with this Idempotency-Key is still running; retry in a moment",
-            field="Idempotency-Key",
-        ) from None
+        raise _still_running() from None
     return None
 
 
@@ -134,14 +149,14 @@ def answer(
         session.flush()
     elif key:
         session.add(
-            IdempotencyKey(
-                user_id=user.id,
-                key=key,
-                request_path=path,
-                request_hash=fingerprint(path, payload),
-                response_status=status_code,
-                response_body=body.decode(),
-                response_headers=orjson.dumps(headers).decode(),
+            _key_row(
+                user,
+                key,
+                path,
+                payload,
+                status_code=status_code,
+                body=body.decode(),
+                headers=orjson.dumps(headers).decode(),
             )
         )
         session.flush()

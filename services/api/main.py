@@ -11,13 +11,18 @@ from fastapi import FastAPI
 from services.api.api_keys.router import router as api_keys_router
 from services.api.articles.router import router as articles_router
 from services.api.articles.router import ticket_router as ticket_articles_router
+from services.api.attachments.router import router as attachments_router
 from services.api.bulk.router import router as bulk_router
 from services.api.comments.router import router as comments_router
 from services.api.cors import ListedOriginsCORS
 from services.api.custom_fields.router import router as custom_fields_router
 from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
+from services.api.macros.router import router as macros_router
 from services.api.mail.router import router as mail_router
+from services.api.mail_out.router import router as mail_out_router
+from services.api.mail_out.router import ticket_router as ticket_mail_router
+from services.api.mail_templates.router import router as mail_templates_router
 from services.api.mcp.server import create_mcp_endpoint
 from services.api.metrics import RequestMetrics, write_batch_requests
 from services.api.metrics import router as metrics_router
@@ -89,7 +94,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(UnhandledErrors)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_body_bytes,
+        # Every file an upload may carry at its largest, and room for the multipart framing.
+        upload_max_bytes=settings.attachment_max_bytes * settings.attachment_max_files_per_upload
+        + settings.max_request_body_bytes,
+    )
     app.add_middleware(ControlCharactersInQuery)
     # Before the body is read: a client past its limit costs a Redis round trip, no parsing.
     # Inside CORS, so a browser can read a 429.
@@ -126,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tickets_router,
         escalation_router,
         comments_router,
+        attachments_router,
         ticket_links_router,
         articles_router,
         ticket_articles_router,
@@ -137,9 +149,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         custom_fields_router,
         participants_router,
         triggers_router,
+        macros_router,
         mail_router,
         routing_router,
         webhooks_router,
+        ticket_mail_router,
+        mail_out_router,
+        mail_templates_router,
     ):
         app.include_router(router)
     # AI agents: the Model Context Protocol endpoint (streamable HTTP), same keys and rules.

@@ -4,6 +4,7 @@ answer every unexpected error in our shape."""
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import parse_qsl
 
 from fastapi import HTTPException
@@ -19,20 +20,35 @@ class _BodyTooLarge(HTTPException):
     """Raised from `receive`; FastAPI passes HTTPException through to the problem handler."""
 
 
-class BodySizeLimit:
-    """413 for a body over `max_bytes`, whether it declares its length or streams chunks."""
+# The attachment uploads: their bodies may be as large as the files one upload may carry.
+UPLOAD_PATH = re.compile(r"^/tickets/[^/]+(/comments/[^/]+)?/attachments/?$")
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+
+class BodySizeLimit:
+    """413 for a body over `max_bytes` (`upload_max_bytes` for attachment uploads, whose
+    parts the multipart parser spools to disk as they arrive), whether it declares its length
+    or streams chunks."""
+
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, upload_max_bytes: int | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_max_bytes = max(upload_max_bytes or max_bytes, max_bytes)
+
+    def _limit(self, scope: Scope) -> int:
+        if scope.get("method") == "POST" and UPLOAD_PATH.match(scope.get("path", "")):
+            return self.upload_max_bytes
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self._limit(scope)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await self._refuse(scope, receive, send, max_bytes)
             return
 
         received = 0
@@ -43,10 +59,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge(
-                        413, f"the request body is larger than {self.max_bytes} bytes"
-                    )
+                if received > max_bytes:
+                    raise _BodyTooLarge(413, f"the request body is larger than {max_bytes} bytes")
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -59,10 +73,10 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not response_started:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, max_bytes)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, f"the request body is larger than {self.max_bytes} bytes")
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
+        response = problem(413, f"the request body is larger than {max_bytes} bytes")
         await response(scope, receive, send)
 
 

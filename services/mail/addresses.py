@@ -21,11 +21,14 @@ def support_addresses(text: str) -> dict[str, str]:
     return found
 
 
-def our_domains(addresses: dict[str, str], *, mail_domain: str) -> frozenset[str]:
-    """The domains our Message-IDs are written with (MAIL_DOMAIN, or the addresses')."""
-    if mail_domain:
-        return frozenset({mail_domain.lower()})
-    return frozenset(address.rpartition("@")[2] for address in addresses)
+def our_domains(
+    addresses: dict[str, str], *, mail_domain: str, support_address: str
+) -> frozenset[str]:
+    """The domains our Message-IDs are written with: MAIL_DOMAIN, or (as mail out writes them)
+    MAIL_SUPPORT_ADDRESS's domain; and the support addresses' domains."""
+    found = {address.rpartition("@")[2] for address in addresses}
+    found.add((mail_domain or support_address.rpartition("@")[2]).lower())
+    return frozenset(domain for domain in found if domain)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,11 @@ def intake_settings(settings: Settings) -> IntakeSettings:
         raise SystemExit(f"MAIL_ADDRESSES: {exc}") from None
     return IntakeSettings(
         addresses=addresses,
-        our_domains=our_domains(addresses, mail_domain=settings.mail_domain),
+        our_domains=our_domains(
+            addresses,
+            mail_domain=settings.mail_domain,
+            support_address=settings.mail_support_address,
+        ),
         database_timeout=timedelta(seconds=settings.mail_database_timeout_seconds),
         store=BlobStore(settings.attachments_dir),
     )

@@ -17,12 +17,14 @@ from sqlalchemy.orm import Session
 from services.mail.addresses import Recipient
 from services.mail.deciding import Drop, NewTicket, Reply, automatic_reason, decide
 from services.mail.parsing import Mail, Unreadable, read_mail
+from shared.attachments import NewFile, add_attachments, attachment_count
 from shared.blob_store import BlobStore
 from shared.clock import utcnow
 from shared.comment_creation import write_comment
 from shared.db import insert_ignoring_duplicates
 from shared.models import MailDirection, MailMessage, MailOutcome, Role, User
 from shared.reference_cache import reference_cache
+from shared.settings import get_settings
 from shared.ticket_creation import open_ticket
 from shared.unit_of_work import transaction
 
@@ -132,8 +134,47 @@ def _record(
     return intake
 
 
+def _attach(
+    session: Session,
+    mail: Mail,
+    raw: bytes,
+    *,
+    ticket_id: int,
+    comment_id: int | None,
+    sender: User,
+) -> str:
+    """Attach the original message (message.eml) and the mail's parts to the ticket or the
+    comment it became; what the limits leave out stays in the mail record only (the reason
+    says so)."""
+    settings = get_settings()
+    files = [
+        NewFile("message.eml", "message/rfc822", raw),
+        *(NewFile(part.filename or None, part.content_type, part.data) for part in mail.parts),
+    ]
+    fitting = [new for new in files if len(new.data) <= settings.attachment_max_bytes]
+    room = settings.attachment_max_files_per_ticket - attachment_count(session, ticket_id=ticket_id)
+    kept = fitting[: max(room, 0)]
+    if kept:
+        add_attachments(
+            session,
+            ticket_id=ticket_id,
+            comment_id=comment_id,
+            files=kept,
+            uploaded_by=sender,
+            source="mail",
+        )
+    left_out = len(files) - len(kept)
+    return f"{left_out} attachment(s) over the attachment limits not attached" if left_out else ""
+
+
 def _taken(
-    session: Session, mail: Mail, *, envelope_sender: str, recipient: Recipient, how: IntakeSettings
+    session: Session,
+    mail: Mail,
+    raw: bytes,
+    *,
+    envelope_sender: str,
+    recipient: Recipient,
+    how: IntakeSettings,
 ) -> Intake:
     """The ticket or reply the message becomes (or why it becomes neither)."""
     reason = automatic_reason(mail, envelope_sender=envelope_sender, our_domains=how.our_domains)
@@ -155,8 +196,21 @@ def _taken(
             body=_fit(body, MAX_TEXT, suffix=TRUNCATED),
             internal=False,
         )
-        return Intake(MailOutcome.COMMENTED, ticket_id=decision.ticket.id, comment_id=comment.id)
-    return _new_ticket(session, mail, decision, known=known)
+        note = _attach(
+            session, mail, raw, ticket_id=decision.ticket.id, comment_id=comment.id, sender=known
+        )
+        return Intake(
+            MailOutcome.COMMENTED, note, ticket_id=decision.ticket.id, comment_id=comment.id
+        )
+    intake = _new_ticket(session, mail, decision, known=known)
+    if intake.outcome is MailOutcome.TICKET_CREATED and intake.ticket_id is not None:
+        sender = _sender_user(session, mail.sender, create=False)
+        assert sender is not None
+        note = _attach(
+            session, mail, raw, ticket_id=intake.ticket_id, comment_id=None, sender=sender
+        )
+        return Intake(intake.outcome, note, ticket_id=intake.ticket_id)
+    return intake
 
 
 def _new_ticket(session: Session, mail: Mail, decision: NewTicket, *, known: User | None) -> Intake:
@@ -234,7 +288,12 @@ def take_in(
                 sender, subject = read.sender, read.subject
             else:
                 intake = _taken(
-                    session, read, envelope_sender=envelope_sender, recipient=recipient, how=how
+                    session,
+                    read,
+                    raw,
+                    envelope_sender=envelope_sender,
+                    recipient=recipient,
+                    how=how,
                 )
                 sender, subject = read.sender.addr_spec, read.subject
             return _record(

@@ -1,5 +1,5 @@
-"""What the worker does with a ticket event: SLA timers, the search index and triggers,
-exactly once."""
+"""What the worker does with a ticket event: SLA timers, the search index, triggers and the
+mail to requesters and CCs, exactly once."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from services.worker.processed import record_handled
 from services.worker.sla_events import announce_moved_timers
 from shared.clock import utcnow
 from shared.event_types import WORKER_ANNOUNCEMENTS
+from shared.mail_out.recording import record_ticket_mail
 from shared.models import ProcessedEvent
 from shared.search_index import index_ticket
+from shared.settings import get_settings
 from shared.sla_timers import recompute_sla_timers
 from shared.triggers import run_triggers
 
@@ -66,6 +68,13 @@ def handle_ticket_events(
         now=now,
     )
     record_handled(session, event_ids=triggered.announced, at=utcnow())
+    # Here too: a redelivered event mails nobody twice, a crash before the commit loses no mail.
+    record_ticket_mail(
+        session,
+        events=[event for event in fresh if event[0] in handled],
+        settings=get_settings(),
+        now=now,
+    )
     return handled
 
 

@@ -16,6 +16,8 @@ from services.worker.app import app
 from shared import tasks
 from shared.clock import utcnow
 from shared.events import wrote_events
+from shared.mail_out.recording import mail_recorded
+from shared.mail_out.sending import send_due_mail
 from shared.outbox_reconciler import OutboxReconciler
 from shared.publishing import OutboxPublisher
 from shared.redis_client import get_redis
@@ -67,12 +69,23 @@ def _handle(session: Session, chunk: list[tuple[str, str, int | None]]) -> list[
     return outcomes
 
 
-def _after(outcomes: list[str], *, wrote_events: bool) -> None:
-    """After the commit: publish what the work announced (an assignment, moved due times)."""
+def _after(outcomes: list[str], *, wrote_events: bool, mail: bool = False) -> None:
+    """After the commit: publish what the work announced (an assignment, moved due times), and
+    send the mail it recorded."""
     if wrote_events:
         _publisher().publish_pending()
+    if mail:
+        request_mail_sending()
     if any(outcome != "duplicate" for outcome in outcomes):
         request_stats_refresh()
+
+
+def request_mail_sending() -> None:
+    """Queue a sending pass now; if Redis is away the beat's next pass sends the mail."""
+    try:
+        send_mail.apply_async()
+    except Exception:
+        logger.warning("could not queue worker.send_mail; the beat schedule will send the mail")
 
 
 @app.task(
@@ -82,7 +95,8 @@ def handle_event(event_id: str, event_type: str, ticket_id: int | None) -> str:
     with transaction() as session:
         outcomes = _handle(session, [(event_id, event_type, ticket_id)])
         announced = wrote_events(session)
-    _after(outcomes, wrote_events=announced)
+        mail = mail_recorded(session)
+    _after(outcomes, wrote_events=announced, mail=mail)
     return "duplicate" if outcomes == ["duplicate"] else "handled"
 
 
@@ -95,37 +109,57 @@ def handle_events(batch: list[tuple[str, str, int | None]]) -> str:
     held long (the API waits for it too). A chunk whose work fails for another reason than a
     busy database is handled again one event per transaction, setting the culprit apart."""
     outcomes: list[str] = []
-    announced = False
+    announced = mail = False
     for start in range(0, len(batch), _EVENTS_PER_TRANSACTION):
         chunk = batch[start : start + _EVENTS_PER_TRANSACTION]
         try:
             with transaction() as session:
                 outcomes += _handle(session, chunk)
                 announced |= wrote_events(session)
+                mail |= mail_recorded(session)
         except OperationalError:
             raise
         except Exception:
             logger.exception("a chunk of %d events failed; handling them one by one", len(chunk))
-            chunk_outcomes, chunk_announced = _one_by_one(chunk)
+            chunk_outcomes, chunk_announced, chunk_mail = _one_by_one(chunk)
             outcomes += chunk_outcomes
             announced |= chunk_announced
-    _after(outcomes, wrote_events=announced)
+            mail |= chunk_mail
+    _after(outcomes, wrote_events=announced, mail=mail)
     return f"{len(batch)} events, {outcomes.count('duplicate')} duplicates"
 
 
-def _one_by_one(events: list[tuple[str, str, int | None]]) -> tuple[list[str], bool]:
+def _one_by_one(events: list[tuple[str, str, int | None]]) -> tuple[list[str], bool, bool]:
     outcomes = []
-    announced = False
+    announced = mail = False
     for event in events:
         try:
             with transaction() as session:
                 outcomes += _handle(session, [event])
                 announced |= wrote_events(session)
+                mail |= mail_recorded(session)
         except OperationalError:
             raise
         except Exception:
             logger.exception("event %s failed", event[0])
-    return outcomes, announced
+    return outcomes, announced, mail
+
+
+@app.task(
+    name=tasks.SEND_MAIL, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8
+)
+def send_mail() -> int:
+    """Send the recorded mail that is due (new messages, retries, a crashed worker's); how many
+    were sent."""
+    report = send_due_mail(get_settings())
+    if report.sent or report.failed:
+        logger.info(
+            "mail out: %d sent, %d to retry, %d failed",
+            report.sent,
+            report.retrying,
+            report.failed,
+        )
+    return report.sent
 
 
 @app.task(

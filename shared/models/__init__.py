@@ -1,12 +1,21 @@
 """Every table, importable from one place (Alembic's autogenerate reads `Base.metadata`)."""
 
 from shared.models.article import Article, TicketArticle, article_tags
+from shared.models.attachment import Attachment
 from shared.models.base import Base
 from shared.models.comment import TicketComment
 from shared.models.custom_field import CustomField, CustomFieldType, ticket_custom_values
 from shared.models.history import TicketHistory
 from shared.models.idempotency import IdempotencyKey
+from shared.models.macro import Macro
 from shared.models.mail import MailDirection, MailMessage, MailOutcome
+from shared.models.mail_out import (
+    MailKind,
+    MailStatus,
+    MailTemplate,
+    OutboundMail,
+    OutboundMailAttempt,
+)
 from shared.models.outbox import OutboxEvent
 from shared.models.participant import ticket_ccs, ticket_followers
 from shared.models.processing import ProcessedEvent, StatsSnapshot
@@ -44,6 +53,7 @@ __all__ = [
     "AssignmentPool",
     "AssignmentPoolMember",
     "AssignmentStrategy",
+    "Attachment",
     "Base",
     "BusinessCalendar",
     "Category",
@@ -52,10 +62,16 @@ __all__ = [
     "DeliveryStatus",
     "IdempotencyKey",
     "LinkKind",
+    "MailKind",
+    "MailStatus",
+    "MailTemplate",
+    "Macro",
     "MailDirection",
     "MailMessage",
     "MailOutcome",
     "NotifiedEvent",
+    "OutboundMail",
+    "OutboundMailAttempt",
     "OutboxEvent",
     "PriorityLevel",
     "ProcessedEvent",

@@ -33,6 +33,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # AI agents are agent users with this set: routing and escalation tell them from humans.
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Set by the user (or an admin): no ticket mail is sent to them.
+    mail_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

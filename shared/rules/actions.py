@@ -26,8 +26,9 @@ from shared.event_types import (
     TicketCommented,
     TicketForwarded,
     TriggerActor,
+    UserActor,
 )
-from shared.models import WebhookEndpoint, ticket_number
+from shared.models import User, WebhookEndpoint, ticket_number
 from shared.reference_cache import ReferenceData, reference_cache
 from shared.routing import pick_assignee, routing_of
 from shared.rules.conditions import TagName
@@ -213,6 +214,7 @@ def _endpoint_exists(session: Session, endpoint_id: int, *, enabled: bool = Fals
 class ActionsDone:
     row: TicketRow  # the ticket after the actions
     announced: list[str]  # ids of events only the notifier consumes (ticket.forwarded)
+    comments: tuple[CommentData, ...] = ()  # the notes and replies added, in order
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,39 @@ class RuleActor:
 
     def event_actor(self) -> TriggerActor:
         return TriggerActor(kind="trigger", id=self.trigger_id, name=self.name, depth=self.depth)
+
+
+@dataclass(frozen=True)
+class PersonActor:
+    """A person acting (an agent applying a macro): the history's actor, the events' user
+    actor and the author of its comments. What they may change is the caller's to check; the
+    custom fields they may set are theirs (as on a PATCH)."""
+
+    user: User
+    trigger_id: None = None
+
+    @property
+    def author_id(self) -> int:
+        return self.user.id
+
+    def event_actor(self) -> UserActor:
+        return UserActor(**user_ref(self.user).model_dump())
+
+
+Actor = RuleActor | PersonActor
+
+
+def _editor(actor: Actor) -> Editor:
+    if isinstance(actor, PersonActor):
+        return Editor(user=actor.user, actor_id=actor.user.id, event_actor=actor.user)
+    return Editor(
+        user=None, actor_id=None, event_actor=actor.event_actor(), trigger_id=actor.trigger_id
+    )
+
+
+def _actor_id(actor: Actor) -> int | None:
+    """The history's `actor_id`: the person's; a rule's rows name it in `actor_trigger_id`."""
+    return actor.user.id if isinstance(actor, PersonActor) else None
 
 
 def _edit_of(row: TicketRow, actions: Sequence[Action]) -> TicketEdit:
@@ -277,7 +312,7 @@ def apply_actions(
     *,
     row: TicketRow,
     actions: Sequence[Action],
-    actor: RuleActor,
+    actor: Actor,
     at: datetime,
     event: ForwardedEvent | None = None,
 ) -> ActionsDone:
@@ -301,22 +336,21 @@ def apply_actions(
         session,
         row=row,
         edit=edit,
-        editor=Editor(
-            user=None, actor_id=None, event_actor=actor.event_actor(), trigger_id=actor.trigger_id
-        ),
+        editor=_editor(actor),
         at=at,
         routing=routing,
     )
     if applied is not None:
         row = applied.row
     comments = [a for a in actions if isinstance(a, AddNote | PublicReply)]
-    if comments:
-        _add_comments(session, row=row, comments=comments, actor=actor, at=at)
+    added = (
+        _add_comments(session, row=row, comments=comments, actor=actor, at=at) if comments else []
+    )
     announced: list[str] = []
     for action in actions:
         if isinstance(action, SendToWebhook):
             announced += _forward(session, row=row, action=action, actor=actor, at=at, event=event)
-    return ActionsDone(row=row, announced=announced)
+    return ActionsDone(row=row, announced=announced, comments=tuple(added))
 
 
 def _forward(
@@ -324,7 +358,7 @@ def _forward(
     *,
     row: TicketRow,
     action: SendToWebhook,
-    actor: RuleActor,
+    actor: Actor,
     at: datetime,
     event: ForwardedEvent | None,
 ) -> list[str]:
@@ -343,7 +377,7 @@ def _forward(
     return record_ticket_change(
         session,
         ticket_id=row.id,
-        actor_id=None,
+        actor_id=_actor_id(actor),
         actor_trigger_id=actor.trigger_id,
         at=at,
         history=[],
@@ -356,14 +390,15 @@ def _add_comments(
     *,
     row: TicketRow,
     comments: Sequence[AddNote | PublicReply],
-    actor: RuleActor,
+    actor: Actor,
     at: datetime,
-) -> None:
+) -> list[CommentData]:
     reference = reference_cache.reference(session)
     author = reference_cache.user(session, user_id=actor.author_id)
     if author is None:
         raise InvalidReference(f"no user {actor.author_id} to write the comment", field="author")
     values = _template_values(session, row, reference)
+    added: list[CommentData] = []
     for action in comments:
         internal = isinstance(action, AddNote)
         body = (
@@ -380,10 +415,11 @@ def _add_comments(
             internal=internal,
             created_at=at,
         )
+        added.append(comment)
         record_ticket_change(
             session,
             ticket_id=row.id,
-            actor_id=None,
+            actor_id=_actor_id(actor),
             actor_trigger_id=actor.trigger_id,
             at=at,
             history=[HistoryEntry("comment", None, str(comment_id), internal=internal)],
@@ -395,6 +431,7 @@ def _add_comments(
                 )
             ],
         )
+    return added
 
 
 def describe_actions(

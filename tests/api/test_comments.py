@@ -226,6 +226,9 @@ def test_comment_emits_ticket_commented_with_the_comment(
     assert envelope["type"] == "ticket.commented"
     assert envelope["id"].startswith("evt_")
     assert envelope["timestamp"].endswith("Z")
+    # A new comment has no files yet (they are uploaded to it afterwards, each upload its own
+    # ticket.updated event): the event's comment is the answer without that empty list.
+    assert note.pop("attachments") == []
     assert envelope["data"]["comment"] == note
     assert envelope["data"]["actor"]["id"] == 4
     assert envelope["data"]["ticket"]["id"] == ticket["id"]

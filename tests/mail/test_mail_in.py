@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.models import (
+    Attachment,
     Category,
     MailDirection,
     MailMessage,
@@ -456,3 +457,38 @@ def test_a_reply_to_mail_out_threads_by_its_message_id(mail: MailService, db: Se
     mail.send(reply)
     record = record_of(db, reply)
     assert (record.outcome, record.ticket_id) == (MailOutcome.COMMENTED, ticket.id)
+
+
+def test_the_original_message_and_its_parts_become_the_tickets_attachments(
+    mail: MailService, db: Session
+) -> None:
+    message = corpus.nested(sender=stranger(), text="Attached, as promised.")
+    mail.send(message)
+    ticket = ticket_of(db, message)
+    attached = db.scalars(
+        select(Attachment).where(Attachment.ticket_id == ticket.id).order_by(Attachment.id)
+    ).all()
+    assert [(a.filename, a.content_type, a.comment_id, a.source) for a in attached] == [
+        ("message.eml", "message/rfc822", None, "mail"),
+        ("logo.png", "image/png", None, "mail"),
+        ("invoice.pdf", "application/pdf", None, "mail"),
+    ]
+    assert attached[0].blob == record_of(db, message).raw_blob
+    assert attached[0].uploaded_by == ticket.requester_id
+
+
+def test_a_replys_message_is_attached_to_its_comment(mail: MailService, db: Session) -> None:
+    sender = stranger()
+    first = corpus.plain(sender=sender, subject="Reply with a file")
+    mail.send(first)
+    reply = corpus.plain(sender=sender, subject="Re: file", in_reply_to=str(first["Message-ID"]))
+    reply.add_attachment(b"log line\n", maintype="text", subtype="plain", filename="app.log")
+    mail.send(reply)
+    record = record_of(db, reply)
+    attached = db.scalars(
+        select(Attachment).where(Attachment.comment_id == record.comment_id).order_by(Attachment.id)
+    ).all()
+    assert [(a.filename, a.ticket_id) for a in attached] == [
+        ("message.eml", record.ticket_id),
+        ("app.log", record.ticket_id),
+    ]

@@ -20,10 +20,18 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 
+from shared.blob_store import BlobStore
 from shared.migrate import alembic_config
 from shared.models import OutboxEvent, ProcessedEvent, Ticket
 from tests.support.databases import on_postgres
-from tests.support.processes import BIN, ApiServer, start_api_server, ticketing, wait_until
+from tests.support.processes import (
+    BIN,
+    ApiServer,
+    fresh_database_env,
+    start_api_server,
+    ticketing,
+    wait_until,
+)
 from tests.support.system import System
 
 sqlite_only = pytest.mark.skipif(on_postgres(), reason="backup and restore copy SQLite files")
@@ -289,3 +297,84 @@ def test_backup_and_restore_refuse_postgresql_and_point_to_pg_dump(
     assert result.returncode == 1
     assert "pg_dump" in result.stderr
     assert not (tmp_path / "b.db").exists()
+
+
+@sqlite_only
+def test_backup_and_restore_carry_the_attachment_files(tmp_path: Path) -> None:
+    env = {**fresh_database_env(tmp_path / "live"), "ATTACHMENTS_DIR": str(tmp_path / "files")}
+    key = ticketing("api-key", "create", "--email", "sarah.johnson@example.com", env=env).strip()
+    server = start_api_server(env=env)
+    try:
+        with httpx.Client(
+            base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as client:
+            ticket = client.post(
+                "/tickets", json={"title": "With files", "description": "d", "category_id": 1}
+            ).json()
+            files = {"report.pdf": os.urandom(300_000), "notes.txt": b"the notes"}
+            made = client.post(
+                f"/tickets/{ticket['id']}/attachments",
+                files=[("file", (name, data, "application/pdf")) for name, data in files.items()],
+            )
+            assert made.status_code == 201, made.text
+            backup_path = tmp_path / "with-files.db"
+            ticketing("backup", str(backup_path), env=env)
+    finally:
+        server.stop()
+
+    # A new machine: an empty directory for the database and for the files.
+    restored_env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'restored' / 'tickets.db'}",
+        "ATTACHMENTS_DIR": str(tmp_path / "restored-files"),
+    }
+    result = _run("restore", str(backup_path), env=restored_env)
+    assert result.returncode == 0, result.stderr
+    assert "with 2 attachment files" in result.stderr
+    with closing(sqlite3.connect(tmp_path / "restored" / "tickets.db")) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    assert "backup_attachment_files" not in tables
+    assert "attachments" in tables
+    server = start_api_server(env=restored_env)
+    try:
+        with httpx.Client(
+            base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as client:
+            listed = client.get(f"/tickets/{ticket['id']}/attachments").json()
+            assert [a["filename"] for a in listed] == list(files)
+            for attachment in listed:
+                content = client.get(attachment["content_url"])
+                assert content.status_code == 200
+                assert content.content == files[attachment["filename"]]
+    finally:
+        server.stop()
+
+
+@sqlite_only
+def test_restore_refuses_a_backup_whose_file_does_not_match_its_name(tmp_path: Path) -> None:
+    env = {**fresh_database_env(tmp_path / "live"), "ATTACHMENTS_DIR": str(tmp_path / "files")}
+    BlobStore(tmp_path / "files").put(b"original bytes")
+    backup_path = tmp_path / "backup.db"
+    ticketing("backup", str(backup_path), env=env)
+    with closing(sqlite3.connect(backup_path)) as db:
+        db.execute("UPDATE backup_attachment_files SET content = ?", (b"tampered",))
+        db.commit()
+    result = _run(
+        "restore",
+        str(backup_path),
+        env={
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'restored.db'}",
+            "ATTACHMENTS_DIR": str(tmp_path / "restored-files"),
+        },
+    )
+    assert result.returncode == 1
+    assert "does not match its content" in result.stderr
+    assert (
+        not (tmp_path / "restored.db").exists()
+        or _revision_or_none(tmp_path / "restored.db") is None
+    )
+
+
+def _revision_or_none(path: Path) -> str | None:
+    with closing(sqlite3.connect(path)) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    return _revision(path) if "alembic_version" in tables else None

@@ -726,9 +726,10 @@ def test_business_hours_conditions_follow_the_tickets_calendar(
     fires: bool,
 ) -> None:
     today = utcnow().weekday()
-    # Open all day today, or only three days from now (closed now whatever the hour).
-    day = DAYS[today if open_today else (today + 3) % 7]
-    category = _category_with_hours(admin, {day: [["00:00", "24:00"]]})
+    # Open all day today and tomorrow (the test may cross midnight), or only three days from
+    # now (closed now, and still closed if midnight passes).
+    days = [DAYS[today], DAYS[(today + 1) % 7]] if open_today else [DAYS[(today + 3) % 7]]
+    category = _category_with_hours(admin, {day: [["00:00", "24:00"]] for day in days})
     marker = unique("fired")
     new_trigger(
         admin,

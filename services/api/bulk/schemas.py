@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from services.api.openapi import Problem
 from services.api.schemas import LONG_TEXT, Id, StrictInput
@@ -85,7 +85,8 @@ class BulkChanges(TicketUpdate):
 
 
 class BulkUpdate(StrictInput):
-    """One change for up to 500 tickets (a macro, later, as the alternative to `changes`)."""
+    """One change, or one macro, for up to 500 tickets: exactly one of `changes` and
+    `macro_id`."""
 
     tickets: list[BulkTicket] = Field(
         min_length=1,
@@ -93,12 +94,27 @@ class BulkUpdate(StrictInput):
         description="The tickets, each an id, a TKT- number or {id, version} (its version as "
         "last read: a ticket changed since gets 412). Each ticket once.",
     )
+    macro_id: Id | None = Field(
+        default=None,
+        description="A macro (a shared one or yours) to apply to each ticket, as POST "
+        "/tickets/{id}/macros/{macro_id} would; instead of `changes`.",
+    )
     # Long text: custom field values of the long-text type may hold line breaks; BulkChanges
     # checks each of its own fields.
-    changes: Annotated[BulkChanges, LONG_TEXT] = Field(
+    changes: Annotated[BulkChanges | None, LONG_TEXT] = Field(
+        default=None,
+        validate_default=True,
         description="What PATCH /tickets/{id} takes (not title or description), plus add_tags "
-        "and remove_tags."
+        "and remove_tags.",
     )
+
+    @field_validator("changes", mode="after")
+    @classmethod
+    def _changes_or_macro(cls, changes: BulkChanges | None, info: ValidationInfo) -> Any:
+        """Exactly one of them (macro_id comes first: it is known here, unless refused)."""
+        if "macro_id" in info.data and (changes is None) == (info.data["macro_id"] is None):
+            raise ValueError("send exactly one of changes and macro_id")
+        return changes
 
     @field_validator("tickets")
     @classmethod

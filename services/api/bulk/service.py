@@ -1,6 +1,7 @@
 """Bulk updates: one change applied to many tickets, each exactly as PATCH /tickets/{id} would
-change it (services.api.tickets.service.update_ticket), each in a savepoint of its own so one
-refused ticket changes nothing of its own and the others still apply.
+change it (services.api.tickets.service.update_ticket), or one macro applied to each as
+POST /tickets/{id}/macros/{macro_id} would (services.api.macros.service.run_macro), each in a
+savepoint of its own so one refused ticket changes nothing of its own and the others still apply.
 
 The tickets are applied in chunks, each chunk a write savepoint of its own (committed with its
 batch) so other writers of the process, and on SQLite the worker and the notifier waiting for
@@ -10,6 +11,7 @@ the write lock, get their turn between chunks instead of after the whole call.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TypeVar
 
 from fastapi import Response
@@ -28,10 +30,20 @@ from services.api.bulk.schemas import (
     ref_of,
 )
 from services.api.errors import STATUS_BY_ERROR
+from services.api.macros import repository as macros
+from services.api.macros.service import MacroRecord, run_macro, usable_macro
 from services.api.openapi import FieldError, Problem
 from services.api.tickets import service as tickets
 from shared import ticket_rows
-from shared.errors import DomainError, Forbidden, InvalidInput, InvalidReference, StaleVersion
+from shared.clock import utcnow
+from shared.errors import (
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    InvalidReference,
+    NotFound,
+    StaleVersion,
+)
 from shared.models import User, parse_ticket_ref
 from shared.reference_cache import reference_cache
 from shared.ticket_view import TicketView
@@ -117,13 +129,30 @@ def _change(
     return view, before is not None and view.version != before.version
 
 
-def _outcome(
-    session: Session, *, actor: User, ticket: BulkTicket, changes: BulkChanges
-) -> BulkTicketOutcome:
+def _apply_macro(
+    session: Session, *, actor: User, ticket: BulkTicket, macro: MacroRecord, at: datetime
+) -> tuple[TicketView, bool]:
+    """Apply the macro to one ticket as its own POST /tickets/{id}/macros/{macro_id} would."""
+    version = expected_version(ticket)
+    applied = run_macro(
+        session,
+        actor=actor,
+        macro=macro,
+        ref=str(ref_of(ticket)),
+        if_match=str(version) if version is not None else None,
+        at=at,
+    )
+    return applied.ticket, applied.changed
+
+
+Change = Callable[[Session, BulkTicket], tuple[TicketView, bool]]
+
+
+def _outcome(session: Session, *, ticket: BulkTicket, change: Change) -> BulkTicketOutcome:
     ref = ref_of(ticket)
     savepoint = session.begin_nested()
     try:
-        view, changed = _change(session, actor=actor, ticket=ticket, changes=changes)
+        view, changed = change(session, ticket)
         savepoint.commit()
     except (DomainError, StaleDataError) as error:
         savepoint.rollback()
@@ -136,7 +165,28 @@ def apply_changes(
     session: Session, *, actor: User, tickets: Sequence[BulkTicket], changes: BulkChanges
 ) -> list[BulkTicketOutcome]:
     """Change each of `tickets`, in order, in the caller's transaction."""
-    return [_outcome(session, actor=actor, ticket=ticket, changes=changes) for ticket in tickets]
+
+    def change(session: Session, ticket: BulkTicket) -> tuple[TicketView, bool]:
+        return _change(session, actor=actor, ticket=ticket, changes=changes)
+
+    return [_outcome(session, ticket=ticket, change=change) for ticket in tickets]
+
+
+def apply_macro(
+    session: Session, *, actor: User, tickets: Sequence[BulkTicket], macro: MacroRecord
+) -> list[BulkTicketOutcome]:
+    """Apply the macro to each of `tickets`, in order, in the caller's transaction; each
+    ticket it was applied to counts as a use of it."""
+    at = utcnow()
+
+    def change(session: Session, ticket: BulkTicket) -> tuple[TicketView, bool]:
+        return _apply_macro(session, actor=actor, ticket=ticket, macro=macro, at=at)
+
+    results = [_outcome(session, ticket=ticket, change=change) for ticket in tickets]
+    uses = sum(result.status == 200 for result in results)
+    if uses:
+        macros.count_uses(session, macro_id=macro.id, uses=uses, at=at)
+    return results
 
 
 def summary(results: list[BulkTicketOutcome]) -> BulkOutcome:
@@ -145,6 +195,34 @@ def summary(results: list[BulkTicketOutcome]) -> BulkOutcome:
     return BulkOutcome(
         results=results, changed=changed, unchanged=len(results) - changed - failed, failed=failed
     )
+
+
+def _checked(session: Session, *, actor: User, request: BulkUpdate) -> MacroRecord | None:
+    """What refuses the call as a whole (an unknown id in the changes; a macro missing,
+    another agent's, inactive or naming what is gone), and the macro to apply."""
+    if request.changes is not None:
+        ensure_references(session, changes=request.changes)
+        return None
+    assert request.macro_id is not None
+    try:
+        return usable_macro(session, actor=actor, macro_id=request.macro_id)
+    except NotFound as error:
+        # An id in the body that names nothing usable, as in `changes`: a 422 naming it.
+        raise InvalidReference(error.detail, field="macro_id") from None
+
+
+def _apply_chunk(
+    session: Session,
+    *,
+    actor: User,
+    tickets: Sequence[BulkTicket],
+    request: BulkUpdate,
+    macro: MacroRecord | None,
+) -> list[BulkTicketOutcome]:
+    if macro is not None:
+        return apply_macro(session, actor=actor, tickets=tickets, macro=macro)
+    assert request.changes is not None
+    return apply_changes(session, actor=actor, tickets=tickets, changes=request.changes)
 
 
 async def _in_chunks(
@@ -159,6 +237,7 @@ async def _in_chunks(
     ensure_may_bulk_update(actor)
     results: list[BulkTicketOutcome] = []
     starts = range(0, len(request.tickets), CHUNK_TICKETS)
+    macro: MacroRecord | None = None
     for start in starts:
         chunk = request.tickets[start : start + CHUNK_TICKETS]
         async with write_savepoint() as session:
@@ -166,13 +245,14 @@ async def _in_chunks(
                 earlier = await run_sync(lambda: first(session))  # noqa: B023
                 if earlier is not None:
                     return earlier
-                await run_sync(lambda: ensure_references(session, changes=request.changes))
+                macro = await run_sync(lambda: _checked(session, actor=actor, request=request))  # noqa: B023
             results += await run_sync(
-                lambda: apply_changes(
+                lambda: _apply_chunk(
                     session,
                     actor=actor,
                     tickets=chunk,  # noqa: B023
-                    changes=request.changes,
+                    request=request,
+                    macro=macro,  # noqa: B023
                 )
             )
             if start == starts[-1]:

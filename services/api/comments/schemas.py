@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import AliasChoices, BaseModel, Field, StringConstraints
 
+from services.api.attachments.schemas import AttachmentOut
 from services.api.schemas import LONG_TEXT, StrictInput
 from shared.ticket_view import UserRef
 
@@ -29,3 +30,6 @@ class CommentOut(BaseModel):
     body: str
     internal: bool
     created_at: datetime
+    attachments: list[AttachmentOut] = Field(
+        default_factory=list, description="The files on this comment (upload them separately)."
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from services.api.attachments.schemas import AttachmentOut
+from services.api.attachments.service import comment_attachments
 from services.api.comments import repository
 from services.api.comments.schemas import CommentCreate, CommentOut
 from services.api.tickets import access
@@ -13,7 +15,9 @@ from shared.models import TicketComment, User
 from shared.ticket_view import user_ref
 
 
-def comment_out(comment: TicketComment) -> CommentOut:
+def comment_out(
+    comment: TicketComment, attachments: list[AttachmentOut] | None = None
+) -> CommentOut:
     return CommentOut(
         id=comment.id,
         ticket_id=comment.ticket_id,
@@ -21,6 +25,7 @@ def comment_out(comment: TicketComment) -> CommentOut:
         body=comment.body,
         internal=comment.is_internal,
         created_at=comment.created_at,
+        attachments=attachments or [],
     )
 
 
@@ -38,4 +43,6 @@ def list_comments(session: Session, *, viewer: User, ref: str) -> list[CommentOu
     comments = repository.comments_of(
         session, ticket_id=ticket.id, include_internal=viewer.role.is_staff
     )
-    return [comment_out(comment) for comment in comments]
+    # One query for every comment's files: the comments are the ones the viewer may see.
+    attachments = comment_attachments(session, comment_ids=[comment.id for comment in comments])
+    return [comment_out(comment, attachments.get(comment.id)) for comment in comments]

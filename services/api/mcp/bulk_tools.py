@@ -51,11 +51,16 @@ async def bulk_update_tickets(
         dict[str, Any] | None,
         Field(max_length=50, description="Custom field values by key; null clears one."),
     ] = None,
+    macro_id: Annotated[
+        Id | None,
+        Field(description="A macro (list_macros) to apply to each ticket, instead of changes."),
+    ] = None,
 ) -> BulkOutcome:
     """Apply one change to many tickets at once (agents and admins): status, priority,
     category, assignee, tags added or removed, custom fields. Each ticket is changed as
     a single update would change it; one that cannot be (unknown, stale version, a field
-    required to resolve missing) is left as it was and the others still change. Returns
+    required to resolve missing) is left as it was and the others still change. Or, with
+    macro_id and no other change, apply one macro to each ticket as apply_macro would. Returns
     an outcome per ticket (`status` 200, 404, 412, 422...) and the counts changed,
     unchanged and failed."""
     changes: dict[str, Any] = {
@@ -74,7 +79,12 @@ async def bulk_update_tickets(
         raise ToolError("Invalid input: send assignee_id or unassign, not both")
     if assignee_id is not None or unassign:
         changes["assigned_to"] = None if unassign else assignee_id
-    request = parse_input(BulkUpdate, {"tickets": tickets, "changes": changes})
+    body: dict[str, Any] = {"tickets": tickets}
+    if changes or macro_id is None:
+        body["changes"] = changes
+    if macro_id is not None:
+        body["macro_id"] = macro_id
+    request = parse_input(BulkUpdate, body)
 
     def caller(_session: Session, user: User) -> User:
         return user

@@ -16,9 +16,12 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp
 
 from services.api.mcp import (
+    attachment_tools,
     bulk_tools,
     link_tools,
+    macro_tools,
     mail_log_tools,
+    mail_tools,
     participant_tools,
     reference_tools,
     ticket_tools,
@@ -40,7 +43,10 @@ escalate_ticket; suggest_articles and link_article tie tickets to the knowledge 
 follow_ticket / unfollow_ticket and add_cc / remove_cc manage who follows a ticket (staff) and
 who is copied on it (customers). merge_tickets and link_tickets tie tickets to each other.
 Staff can list the triggers (rules run on ticket events) and try one on a ticket with
-test_trigger, which changes nothing.
+test_trigger, which changes nothing. Staff apply macros (named bundles of actions, shared or
+their own: list_macros) with apply_macro, after preview_macro if they wish, which changes nothing.
+list_ticket_mail shows staff what was mailed to a ticket's requester and CCs, and whether it was
+delivered.
 """
 
 
@@ -102,6 +108,9 @@ def create_mcp_server() -> MCPServer:
     reference_tools.register(server)
     bulk_tools.register(server)
     trigger_tools.register(server)
+    mail_tools.register(server)
+    attachment_tools.register(server)
+    macro_tools.register(server)
     mail_log_tools.register(server)
     return server
 

@@ -28,6 +28,7 @@ from services.api.ticket_links.service import (
 )
 from services.api.tickets import repository as tickets
 from services.api.tickets.service import check_version
+from shared.attachments import copy_comment_attachments
 from shared.clock import utcnow
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.event_types import MergeTarget, TicketEventData, TicketMerged
@@ -133,6 +134,10 @@ def merge_ticket(
             at=comment.created_at,
         )
         target_history.append(HistoryEntry("comment", None, str(comment_id), internal=internal))
+        # The files go with their comment, and are as visible as its copy.
+        copy_comment_attachments(
+            session, from_comment_id=comment.id, to_ticket_id=target.id, to_comment_id=comment_id
+        )
     link = repository.insert_link(
         session,
         from_ticket_id=source.id,

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, status
 from services.api.dependencies import CurrentUser, DbSession
 from services.api.schemas import Limit, Offset, Page, PathId
 from services.api.users import service
-from services.api.users.schemas import UserCreate, UserOut, UserUpdate
+from services.api.users.schemas import ProfileUpdate, UserCreate, UserOut, UserUpdate
 from shared.models import Role, User
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -36,6 +36,12 @@ def get_me(viewer: CurrentUser) -> User:
     return viewer
 
 
+@router.patch("/me", response_model=UserOut)
+def update_me(body: ProfileUpdate, session: DbSession, actor: CurrentUser) -> User:
+    """Change your own settings: `mail_opt_out` stops ticket mail to you."""
+    return service.update_profile(session, actor=actor, fields=body)
+
+
 @router.get("/{user_id}", response_model=UserOut)
 def get_user(user_id: PathId, session: DbSession, viewer: CurrentUser) -> User:
     """Get one user (customers: only themselves)."""
@@ -50,5 +56,5 @@ def create_user(body: UserCreate, session: DbSession, actor: CurrentUser) -> Use
 
 @router.patch("/{user_id}", response_model=UserOut)
 def update_user(user_id: PathId, body: UserUpdate, session: DbSession, actor: CurrentUser) -> User:
-    """Change a user's name, email, role, active flag or bot flag (admins)."""
+    """Change a user's name, email, role, active flag, bot flag or mail opt-out (admins)."""
     return service.update_user(session, actor=actor, user_id=user_id, fields=body)

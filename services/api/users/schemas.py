@@ -11,6 +11,9 @@ from shared.models import Role
 BOT_DESCRIPTION = (
     "An AI agent: only agent users may be bots; escalation hands their tickets to humans."
 )
+MAIL_OPT_OUT_DESCRIPTION = (
+    "No ticket mail (replies, resolutions, acknowledgements) is sent to them."
+)
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
@@ -23,6 +26,7 @@ class UserOut(BaseModel):
     role: Role
     active: bool
     is_bot: bool
+    mail_opt_out: bool = Field(description=MAIL_OPT_OUT_DESCRIPTION)
     created_at: datetime
 
 
@@ -40,3 +44,10 @@ class UserUpdate(StrictInput):
     role: Role | None = None
     active: bool | None = None
     is_bot: bool | None = Field(default=None, description=BOT_DESCRIPTION)
+    mail_opt_out: bool | None = Field(default=None, description=MAIL_OPT_OUT_DESCRIPTION)
+
+
+class ProfileUpdate(StrictInput):
+    """What users change about themselves."""
+
+    mail_opt_out: bool | None = Field(default=None, description=MAIL_OPT_OUT_DESCRIPTION)

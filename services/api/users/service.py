@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.api.users.schemas import UserCreate, UserUpdate
+from services.api.users.schemas import ProfileUpdate, UserCreate, UserUpdate
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.models import Role, User
 
@@ -93,6 +93,17 @@ def update_user(session: Session, *, actor: User, user_id: int, fields: UserUpda
         changes["email"] = changes["email"].lower()
         _ensure_email_free(session, changes["email"], except_id=user.id)
     for name, value in changes.items():
+        setattr(user, name, value)
+    session.flush()
+    return user
+
+
+def update_profile(session: Session, *, actor: User, fields: ProfileUpdate) -> User:
+    """A user's own settings (whatever their role): for now, whether ticket mail reaches them."""
+    user = session.get(User, actor.id)
+    if user is None:
+        raise NotFound(f"no user with id {actor.id}")
+    for name, value in fields.model_dump(exclude_unset=True, exclude_none=True).items():
         setattr(user, name, value)
     session.flush()
     return user

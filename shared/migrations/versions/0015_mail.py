@@ -2,7 +2,7 @@
 redeliveries (mail_messages)
 
 Revision ID: d4b8f0e2a316
-Revises: c9d3e2f10b11
+Revises: e1f5a4b30d13
 Create Date: 2026-12-07 22:50:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "d4b8f0e2a316"
-down_revision: str | None = "c9d3e2f10b11"
+down_revision: str | None = "e1f5a4b30d13"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

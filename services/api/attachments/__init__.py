@@ -1,0 +1,1 @@
+"""Attachments over REST: uploads on tickets and comments, metadata and downloads."""
