@@ -1,6 +1,7 @@
 """Every table, importable from one place (Alembic's autogenerate reads `Base.metadata`)."""
 
 from shared.models.article import Article, TicketArticle, article_tags
+from shared.models.automation import Automation, AutomationFailure, AutomationFiring
 from shared.models.base import Base
 from shared.models.comment import TicketComment
 from shared.models.custom_field import CustomField, CustomFieldType, ticket_custom_values
@@ -43,6 +44,9 @@ __all__ = [
     "AssignmentPool",
     "AssignmentPoolMember",
     "AssignmentStrategy",
+    "Automation",
+    "AutomationFailure",
+    "AutomationFiring",
     "Base",
     "BusinessCalendar",
     "Category",

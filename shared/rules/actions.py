@@ -21,6 +21,7 @@ from shared import ticket_writes
 from shared.custom_field_values import input_name, valid_value
 from shared.errors import InvalidInput, InvalidReference
 from shared.event_types import (
+    AutomationActor,
     CommentData,
     ForwardedEvent,
     TicketCommented,
@@ -31,6 +32,12 @@ from shared.models import WebhookEndpoint, ticket_number
 from shared.reference_cache import ReferenceData, reference_cache
 from shared.routing import pick_assignee, routing_of
 from shared.rules.conditions import TagName
+from shared.rules.escalation import (
+    Handover,
+    escalation_outlook,
+    plan_escalation,
+    record_escalation,
+)
 from shared.ticket_changes import HistoryEntry, record_ticket_change
 from shared.ticket_rows import row_view_for
 from shared.ticket_updates import AppliedEdit, Editor, TicketEdit, apply_ticket_edit
@@ -106,6 +113,16 @@ class AssignFromPool(_Action):
     kind: Literal["assign_from_pool"]
 
 
+class Escalate(_Action):
+    """Hand a ticket held by a bot or by nobody to a human of its category's assignment pool,
+    with an internal note giving the reason; `priority_id`, when more urgent, raises the
+    priority. A ticket a human holds, or a closed one, is not escalated (the rule fails)."""
+
+    kind: Literal["escalate"]
+    reason: Body = "no agent has taken the ticket in time"
+    priority_id: RefId | None = None
+
+
 class SendToWebhook(_Action):
     """Send the event to one webhook endpoint (a `ticket.forwarded` event only it receives,
     after the other actions); the notifier delivers it like any other."""
@@ -125,6 +142,7 @@ Action = Annotated[
     | AddNote
     | PublicReply
     | AssignFromPool
+    | Escalate
     | SendToWebhook,
     Field(discriminator="kind"),
 ]
@@ -162,6 +180,12 @@ def check_actions(session: Session, actions: Sequence[Action], *, prefix: str = 
         if isinstance(action, SetStatus) and action.status_id not in reference.statuses:
             raise InvalidReference(
                 f"no status with id {action.status_id}", field=f"{where}.status_id"
+            )
+        if isinstance(action, Escalate) and (
+            action.priority_id is not None and action.priority_id not in reference.priorities
+        ):
+            raise InvalidReference(
+                f"no priority with id {action.priority_id}", field=f"{where}.priority_id"
             )
         if isinstance(action, SetPriority) and action.priority_id not in reference.priorities:
             raise InvalidReference(
@@ -228,6 +252,31 @@ class RuleActor:
         return TriggerActor(kind="trigger", id=self.trigger_id, name=self.name, depth=self.depth)
 
 
+@dataclass(frozen=True)
+class AutomationRuleActor:
+    """A time-based automation acting, with `RuleActor`'s interface (no trigger, depth 0: the
+    triggers its changes fire are one deep)."""
+
+    automation_id: int
+    name: str
+    author_id: int
+    depth: int = 0
+
+    @property
+    def trigger_id(self) -> None:
+        return None
+
+    def event_actor(self) -> AutomationActor:
+        return AutomationActor(kind="automation", id=self.automation_id, name=self.name)
+
+
+Actor = RuleActor | AutomationRuleActor
+
+
+def _automation_id(actor: Actor) -> int | None:
+    return actor.automation_id if isinstance(actor, AutomationRuleActor) else None
+
+
 def _edit_of(row: TicketRow, actions: Sequence[Action]) -> TicketEdit:
     """The field actions as one edit; a later action wins over an earlier one."""
     sent: set[str] = set()
@@ -277,7 +326,7 @@ def apply_actions(
     *,
     row: TicketRow,
     actions: Sequence[Action],
-    actor: RuleActor,
+    actor: Actor,
     at: datetime,
     event: ForwardedEvent | None = None,
 ) -> ActionsDone:
@@ -297,12 +346,30 @@ def apply_actions(
             )
         edit = replace(edit, sent=edit.sent | {"assigned_to"}, assigned_to=pick.assignee.id)
         routing = routing_of(pick.pool)
+    escalation = next((a for a in actions if isinstance(a, Escalate)), None)
+    handover: Handover | None = None
+    if escalation is not None:
+        handover = plan_escalation(session, row=row, priority_id=escalation.priority_id)
+        edit = replace(
+            edit,
+            sent=edit.sent | handover.sent,
+            assigned_to=handover.assignee_id
+            if "assigned_to" in handover.sent
+            else edit.assigned_to,
+            priority_id=handover.priority_id
+            if "priority_id" in handover.sent
+            else edit.priority_id,
+        )
     applied: AppliedEdit | None = apply_ticket_edit(
         session,
         row=row,
         edit=edit,
         editor=Editor(
-            user=None, actor_id=None, event_actor=actor.event_actor(), trigger_id=actor.trigger_id
+            user=None,
+            actor_id=None,
+            event_actor=actor.event_actor(),
+            trigger_id=actor.trigger_id,
+            automation_id=_automation_id(actor),
         ),
         at=at,
         routing=routing,
@@ -312,6 +379,28 @@ def apply_actions(
     comments = [a for a in actions if isinstance(a, AddNote | PublicReply)]
     if comments:
         _add_comments(session, row=row, comments=comments, actor=actor, at=at)
+    if escalation is not None and handover is not None:
+        note = _add_comments(
+            session,
+            row=row,
+            comments=[
+                AddNote(kind="add_note", body=f"Escalated to a human agent: {escalation.reason}")
+            ],
+            actor=actor,
+            at=at,
+        )
+        record_escalation(
+            session,
+            row=row,
+            handover=handover,
+            reason=escalation.reason,
+            comment_id=note[0],
+            actor=actor.event_actor(),
+            author_id=actor.author_id,
+            actor_trigger_id=actor.trigger_id,
+            actor_automation_id=_automation_id(actor),
+            at=at,
+        )
     announced: list[str] = []
     for action in actions:
         if isinstance(action, SendToWebhook):
@@ -324,7 +413,7 @@ def _forward(
     *,
     row: TicketRow,
     action: SendToWebhook,
-    actor: RuleActor,
+    actor: Actor,
     at: datetime,
     event: ForwardedEvent | None,
 ) -> list[str]:
@@ -345,6 +434,7 @@ def _forward(
         ticket_id=row.id,
         actor_id=None,
         actor_trigger_id=actor.trigger_id,
+        actor_automation_id=_automation_id(actor),
         at=at,
         history=[],
         events=[forwarded],
@@ -356,14 +446,16 @@ def _add_comments(
     *,
     row: TicketRow,
     comments: Sequence[AddNote | PublicReply],
-    actor: RuleActor,
+    actor: Actor,
     at: datetime,
-) -> None:
+) -> list[int]:
+    """Write the comments; their ids."""
     reference = reference_cache.reference(session)
     author = reference_cache.user(session, user_id=actor.author_id)
     if author is None:
         raise InvalidReference(f"no user {actor.author_id} to write the comment", field="author")
     values = _template_values(session, row, reference)
+    written: list[int] = []
     for action in comments:
         internal = isinstance(action, AddNote)
         body = (
@@ -372,6 +464,7 @@ def _add_comments(
         comment_id = ticket_writes.insert_comment(
             session, ticket_id=row.id, author_id=author.id, body=body, internal=internal, at=at
         )
+        written.append(comment_id)
         comment = CommentData(
             id=comment_id,
             ticket_id=row.id,
@@ -385,6 +478,7 @@ def _add_comments(
             ticket_id=row.id,
             actor_id=None,
             actor_trigger_id=actor.trigger_id,
+            actor_automation_id=_automation_id(actor),
             at=at,
             history=[HistoryEntry("comment", None, str(comment_id), internal=internal)],
             events=[
@@ -395,6 +489,7 @@ def _add_comments(
                 )
             ],
         )
+    return written
 
 
 def describe_actions(
@@ -449,6 +544,8 @@ def describe_actions(
             add(action, True, f"reply: {render_template(action.template, values)}")
         elif isinstance(action, SendToWebhook):
             add(action, True, f"send the event to webhook endpoint {action.endpoint_id}")
+        elif isinstance(action, Escalate):
+            add(action, *escalation_outlook(session, row=row, reference=reference))
         else:
             category = reference.categories.get(row.category_id)
             name = category.name if category else str(row.category_id)
