@@ -3,8 +3,8 @@
 These are the events' own schemas, published in the OpenAPI document's `webhooks` section; the
 ticket inside is the ticket as staff see it. `actor` is who made the change: a user (`kind`
 "user", left out of payloads as the default), a trigger (`kind` "trigger", with the depth of the
-chain of triggers that led to it), an automation (`kind` "automation"), or null for the system (an SLA breach, an automatic
-assignment).
+chain of triggers that led to it), an automation (`kind` "automation"), or null for the system
+(an SLA breach, an automatic assignment).
 """
 
 from __future__ import annotations

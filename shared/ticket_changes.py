@@ -97,8 +97,8 @@ def record_ticket_change(
     actor_automation_id: int | None = None,
 ) -> list[str]:
     """Write the history rows and the events of one change to a ticket (actor None: the
-    system; `actor_trigger_id` / `actor_automation_id`: a rule made it), as Core statements in the caller's
-    transaction; returns the events' ids."""
+    system; `actor_trigger_id` / `actor_automation_id`: a rule made it), as Core statements
+    in the caller's transaction; returns the events' ids."""
     if session.new or session.dirty or session.deleted:
         session.flush()  # rows the caller added through the ORM go first
     if history:

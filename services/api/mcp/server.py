@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp
 
 from services.api.mcp import (
+    automation_tools,
     bulk_tools,
     link_tools,
     participant_tools,
@@ -39,7 +40,8 @@ escalate_ticket; suggest_articles and link_article tie tickets to the knowledge 
 follow_ticket / unfollow_ticket and add_cc / remove_cc manage who follows a ticket (staff) and
 who is copied on it (customers). merge_tickets and link_tickets tie tickets to each other.
 Staff can list the triggers (rules run on ticket events) and try one on a ticket with
-test_trigger, which changes nothing.
+test_trigger, which changes nothing; likewise the automations (time-based rules a scan runs)
+with list_automations and test_automation.
 """
 
 
@@ -101,6 +103,7 @@ def create_mcp_server() -> MCPServer:
     reference_tools.register(server)
     bulk_tools.register(server)
     trigger_tools.register(server)
+    automation_tools.register(server)
     return server
 
 
