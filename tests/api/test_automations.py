@@ -286,7 +286,8 @@ def test_the_seed_ships_the_two_examples_disabled(agent: httpx.Client) -> None:
 
     waiting = seeded["Resolve after 72 h waiting on the customer"]
     unassigned = seeded["Escalate unassigned tickets after 1 h"]
-    assert waiting["active"] is False and unassigned["active"] is False
+    assert waiting["active"] is False
+    assert unassigned["active"] is False
     assert waiting["conditions"]["time"][0]["anchor"] == "status_entered"
     assert [a["kind"] for a in waiting["actions"]] == ["set_status", "add_note"]
     assert [a["kind"] for a in unassigned["actions"]] == ["escalate"]
