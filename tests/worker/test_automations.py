@@ -29,6 +29,7 @@ from shared.models import (
 )
 from tests.api.routing_support import new_category, new_user, set_pool
 from tests.helpers import new_ticket
+from tests.worker.test_triggers import events_of, settle
 
 OPEN, IN_PROGRESS, WAITING = 1, 2, 3
 HIGH, MEDIUM = 2, 3
@@ -370,3 +371,41 @@ def test_escalate_hands_an_unassigned_ticket_to_a_human_of_the_pool(
             TicketHistory.actor_automation_id == automation["id"],
         )
     )
+
+
+def test_triggers_run_on_an_automations_change_one_deep(
+    admin: httpx.Client, agent: httpx.Client, db: Session, made: list[int]
+) -> None:
+    tag, marker = unique("late"), unique("flagged")
+    automation = new_automation(
+        admin,
+        made,
+        time=[{"kind": "hours_since", "anchor": "created", "hours": 0}],
+        conditions=[{"kind": "tag", "tag": tag}],
+        actions=[{"kind": "add_tags", "tags": [marker]}],
+    )
+    trigger = admin.post(
+        "/triggers",
+        json={
+            "name": unique("trigger"),
+            "event_types": ["ticket.updated"],
+            "conditions": {"all": [{"kind": "tag", "tag": marker}]},
+            "actions": [{"kind": "set_priority", "priority_id": HIGH}],
+        },
+    )
+    assert trigger.status_code == 201, trigger.text
+    try:
+        ticket = new_ticket(agent, tags=[tag], priority_id=MEDIUM)
+        scan()
+        settle(ticket["id"])
+    finally:
+        admin.delete(f"/triggers/{trigger.json()['id']}")
+
+    assert db.scalar(select(Ticket.priority_id).where(Ticket.id == ticket["id"])) == HIGH
+    actors = [
+        event["data"]["actor"]
+        for event in events_of(db, ticket["id"])
+        if event["type"] == "ticket.updated"
+    ]
+    assert {"kind": "automation", "id": automation["id"], "name": automation["name"]} in actors
+    assert any(actor and actor.get("kind") == "trigger" and actor["depth"] == 1 for actor in actors)
