@@ -16,7 +16,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from services.worker.automations import scan_automations
+from services.worker.tasks import scan_automations as scan_task
+from shared import tasks
 from shared.automations import Outcome
+from shared.celery_app import create_celery, get_celery
 from shared.clock import utcnow
 from shared.models import (
     AutomationFailure,
@@ -27,6 +30,7 @@ from shared.models import (
     TicketEscalation,
     TicketHistory,
 )
+from shared.settings import Settings
 from tests.api.routing_support import new_category, new_user, set_pool
 from tests.helpers import new_ticket
 from tests.worker.test_triggers import events_of, settle
@@ -409,3 +413,11 @@ def test_triggers_run_on_an_automations_change_one_deep(
     ]
     assert {"kind": "automation", "id": automation["id"], "name": automation["name"]} in actors
     assert any(actor and actor.get("kind") == "trigger" and actor["depth"] == 1 for actor in actors)
+
+
+def test_beat_runs_the_scan_at_its_interval() -> None:
+    schedule = create_celery(Settings(automation_scan_interval_seconds=120)).conf.beat_schedule
+    [entry] = [e for e in schedule.values() if e["task"] == tasks.SCAN_AUTOMATIONS]
+    assert entry["schedule"] == 120
+    assert Settings.model_fields["automation_scan_interval_seconds"].default == 300
+    assert get_celery().tasks[tasks.SCAN_AUTOMATIONS].name == scan_task.name
