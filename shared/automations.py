@@ -153,6 +153,25 @@ def already_fired(
     return {(int(row[0]), str(row[1])) for row in found}
 
 
+def due_candidates(
+    session: Session, automation: AutomationRecord, *, page: Sequence[Candidate], now: datetime
+) -> list[Candidate]:
+    """The page's candidates to act on: not marked for this occurrence yet, and holding the
+    other conditions now (read in one statement, so a ticket that does not match never takes a
+    write transaction)."""
+    marked = already_fired(
+        session, automation_id=automation.id, ticket_ids=[c.ticket_id for c in page]
+    )
+    unmarked = [c for c in page if (c.ticket_id, c.key) not in marked]
+    facts = ticket_rows.ticket_facts(session, ticket_ids=[c.ticket_id for c in unmarked])
+    return [
+        candidate
+        for candidate in unmarked
+        if (row := facts.get(candidate.ticket_id)) is not None
+        and automation.test(rule_context(session, row=row, at=now))
+    ]
+
+
 Outcome = Literal["acted", "failed", "already", "no_longer", "not_matching", "gone"]
 
 

@@ -13,8 +13,8 @@ from shared.automations import (
     Outcome,
     act_on_ticket,
     active_automations,
-    already_fired,
     candidates,
+    due_candidates,
 )
 from shared.events import wrote_events
 from shared.unit_of_work import transaction
@@ -49,14 +49,8 @@ def _scan_one(
     while acted < limit:
         with transaction(write=False) as session:
             page = candidates(session, automation, now=now, after_id=after_id, limit=PAGE)
-            marked = already_fired(
-                session,
-                automation_id=automation.id,
-                ticket_ids=[candidate.ticket_id for candidate in page],
-            )
-        for candidate in page:
-            if (candidate.ticket_id, candidate.key) in marked:
-                continue  # this occurrence was handled by an earlier run
+            due = due_candidates(session, automation, page=page, now=now)
+        for candidate in due:
             with transaction() as session:
                 outcome = act_on_ticket(session, automation, candidate=candidate, now=now)
                 wrote = wrote_events(session)

@@ -123,6 +123,7 @@ def test_an_automation_acts_once_across_two_scans(
     second = scan()
 
     assert first["acted"] == 3
+    assert first["not_matching"] == 0  # other tickets are set aside before any write
     assert second["acted"] == 0
     assert [noted(db, t["id"], note) for t in tickets] == [1, 1, 1]
     assert noted(db, untagged["id"], note) == 0
