@@ -45,6 +45,12 @@ def create_celery(settings: Settings) -> Celery:
                 "task": tasks.SCAN_SLA_BREACHES,
                 "schedule": settings.sla_scan_interval_seconds,
             },
+            "scan-automations": {
+                "task": tasks.SCAN_AUTOMATIONS,
+                "schedule": settings.automation_scan_interval_seconds,
+                # A run queued while no worker ran is of no use once the next one is due.
+                "options": {"expires": settings.automation_scan_interval_seconds},
+            },
             "relay-outbox": {
                 "task": tasks.RELAY_OUTBOX,
                 "schedule": settings.outbox_relay_interval_seconds,

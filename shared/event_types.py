@@ -3,8 +3,8 @@
 These are the events' own schemas, published in the OpenAPI document's `webhooks` section; the
 ticket inside is the ticket as staff see it. `actor` is who made the change: a user (`kind`
 "user", left out of payloads as the default), a trigger (`kind` "trigger", with the depth of the
-chain of triggers that led to it), or null for the system (an SLA breach, an automatic
-assignment).
+chain of triggers that led to it), an automation (`kind` "automation"), or null for the system
+(an SLA breach, an automatic assignment).
 """
 
 from __future__ import annotations
@@ -70,13 +70,24 @@ class TriggerActor(BaseModel):
     depth: int = Field(description="1 for a trigger fired by a person's or the system's change.")
 
 
-EventActor = UserActor | TriggerActor
+class AutomationActor(BaseModel):
+    """A time-based automation that acted on a ticket (its change may fire triggers)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["automation"]
+    id: int
+    name: str
+
+
+EventActor = UserActor | TriggerActor | AutomationActor
 
 
 class EventData(BaseModel):
     event_type: ClassVar[EventType]
-    actor: UserActor | TriggerActor | None = Field(
-        description="Who acted: a user, a trigger (`kind` says which); null for the system."
+    actor: UserActor | TriggerActor | AutomationActor | None = Field(
+        description="Who acted: a user, a trigger, an automation (`kind` says which); null for "
+        "the system."
     )
 
     @field_validator("actor", mode="before")

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     # A task not acknowledged within this time goes back to the queue: longer than any task.
     celery_visibility_timeout_seconds: int = Field(default=600, ge=5)
     sla_scan_interval_seconds: float = Field(default=30.0, gt=0)
+    # How often beat runs the automations, and how many tickets each acts on per run at most
+    # (the rest wait for the next run, so one run never holds the worker long).
+    automation_scan_interval_seconds: float = Field(default=300.0, gt=0)
+    automation_scan_limit: int = Field(default=500, ge=1, le=100_000)
     stats_refresh_interval_seconds: float = Field(default=60.0, gt=0)
     # First-response target of a priority level that does not set its own.
     default_first_response_hours: float = Field(default=4.0, gt=0)

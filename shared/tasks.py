@@ -5,6 +5,8 @@ HANDLE_EVENT = "worker.handle_event"
 HANDLE_EVENTS = "worker.handle_events"
 REFRESH_STATS = "worker.refresh_stats"
 SCAN_SLA_BREACHES = "worker.scan_sla_breaches"
+# The time-based automations over the tickets their conditions hold for.
+SCAN_AUTOMATIONS = "worker.scan_automations"
 RELAY_OUTBOX = "worker.relay_outbox"
 # Events a consumer has not recorded in time (Redis lost them) published again.
 RECONCILE_OUTBOX = "worker.reconcile_outbox"

@@ -40,6 +40,7 @@ _INSERT_HISTORY = Prepared(
         "ticket_id",
         "actor_id",
         "actor_trigger_id",
+        "actor_automation_id",
         "created_at",
         "field",
         "old_value",
@@ -93,10 +94,11 @@ def record_ticket_change(
     history: Sequence[HistoryEntry],
     events: Sequence[TicketEventData],
     actor_trigger_id: int | None = None,
+    actor_automation_id: int | None = None,
 ) -> list[str]:
     """Write the history rows and the events of one change to a ticket (actor None: the
-    system; `actor_trigger_id`: a trigger made it), as Core statements in the caller's
-    transaction; returns the events' ids."""
+    system; `actor_trigger_id` / `actor_automation_id`: a rule made it), as Core statements
+    in the caller's transaction; returns the events' ids."""
     if session.new or session.dirty or session.deleted:
         session.flush()  # rows the caller added through the ORM go first
     if history:
@@ -107,6 +109,7 @@ def record_ticket_change(
                     "ticket_id": ticket_id,
                     "actor_id": actor_id,
                     "actor_trigger_id": actor_trigger_id,
+                    "actor_automation_id": actor_automation_id,
                     "created_at": at,
                     "field": entry.field,
                     "old_value": entry.old,

@@ -38,6 +38,7 @@ _TICKET_COLUMNS = (
     "status_id",
     "created_at",
     "updated_at",
+    "status_changed_at",
     "sla_status",
     "version",
 )
@@ -72,6 +73,7 @@ def insert_ticket(
             "status_id": status_id,
             "created_at": at,
             "updated_at": at,
+            "status_changed_at": at,
             "sla_status": SlaStatus.PENDING,
             "version": 1,
         },

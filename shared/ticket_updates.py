@@ -52,6 +52,7 @@ class Editor:
     actor_id: int | None
     event_actor: User | EventActor | None
     trigger_id: int | None = None
+    automation_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,7 @@ def apply_ticket_edit(
         ticket_id=row.id,
         actor_id=editor.actor_id,
         actor_trigger_id=editor.trigger_id,
+        actor_automation_id=editor.automation_id,
         at=at,
         history=[change.history_entry(internal=change.field in internal) for change in changes],
         events=field_change_events(
@@ -247,7 +249,7 @@ def move_status(
     """Move a ticket to another status: the SLA pause starts or ends with it, resolved_at and
     closed_at are set on closing (closed_at in the terminal status) and cleared on re-opening.
     The caller writes `values` with the ticket's row (an edit does, the merge does too)."""
-    values: dict[str, Any] = {"status_id": new.id}
+    values: dict[str, Any] = {"status_id": new.id, "status_changed_at": at}
     resolved = False
     if new.pauses_sla and not current.pauses_sla:
         ticket_writes.start_sla_pause(session, ticket_id=ticket_id, at=at)

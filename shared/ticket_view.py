@@ -178,6 +178,7 @@ class TicketRow:
     status_id: int
     created_at: datetime
     updated_at: datetime
+    status_changed_at: datetime | None  # when it entered its status (None: before 0012)
     first_response_at: datetime | None
     resolved_at: datetime | None
     closed_at: datetime | None

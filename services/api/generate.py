@@ -231,6 +231,7 @@ def _ticket(
             "status_id": status.id,
             "created_at": created,
             "updated_at": last_change,
+            "status_changed_at": resolved or created,
             "first_response_at": replied,
             "resolved_at": resolved,
             "closed_at": resolved if status is closed_statuses[-1] else None,

@@ -12,6 +12,7 @@ from services.api.api_keys.router import router as api_keys_router
 from services.api.articles.router import router as articles_router
 from services.api.articles.router import ticket_router as ticket_articles_router
 from services.api.attachments.router import router as attachments_router
+from services.api.automations.router import router as automations_router
 from services.api.bulk.router import router as bulk_router
 from services.api.comments.router import router as comments_router
 from services.api.cors import ListedOriginsCORS
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         participants_router,
         triggers_router,
         macros_router,
+        automations_router,
         mail_router,
         routing_router,
         webhooks_router,

@@ -7,6 +7,8 @@ from sqlalchemy.orm import Session
 
 from services.api.articles.schemas import ArticleCreate
 from services.api.articles.service import create_article
+from services.api.automations.schemas import AutomationCreate
+from services.api.automations.service import create_automation
 from services.api.tickets.schemas import TicketCreate
 from services.api.tickets.service import create_ticket
 from shared.models import Category, PriorityLevel, Role, Status, User
@@ -172,6 +174,48 @@ ARTICLES = [
 ]
 
 
+# Examples, off until an admin turns them on (ids follow STATUSES and PRIORITIES above).
+AUTOMATIONS = [
+    {
+        "name": "Resolve after 72 h waiting on the customer",
+        "description": "A ticket Waiting on Customer for 72 hours is resolved, with a note.",
+        "active": False,
+        "conditions": {
+            "time": [{"kind": "hours_since", "anchor": "status_entered", "hours": 72}],
+            "all": [{"kind": "field", "field": "status_id", "value": 3}],
+        },
+        "actions": [
+            {"kind": "set_status", "status_id": 4},
+            {
+                "kind": "add_note",
+                "body": "Resolved automatically: no reply from the customer for 72 hours.",
+            },
+        ],
+    },
+    {
+        "name": "Escalate unassigned tickets after 1 h",
+        "description": "A ticket nobody has taken an hour after it was opened goes to a human "
+        "of its category's pool, at High priority at least.",
+        "active": False,
+        "conditions": {
+            "time": [{"kind": "hours_since", "anchor": "created", "hours": 1}],
+            "all": [
+                {"kind": "field", "field": "assigned_to", "value": None},
+                {"kind": "field", "field": "status_id", "operator": "is_not", "value": 4},
+                {"kind": "field", "field": "status_id", "operator": "is_not", "value": 5},
+            ],
+        },
+        "actions": [
+            {
+                "kind": "escalate",
+                "reason": "nobody took the ticket within an hour",
+                "priority_id": 2,
+            }
+        ],
+    },
+]
+
+
 def is_empty(session: Session) -> bool:
     return not session.scalar(select(func.count()).select_from(User))
 
@@ -206,4 +250,6 @@ def seed_sample_data(session: Session) -> bool:
     for title, body, tags, published in ARTICLES:
         article = ArticleCreate(title=title, body=body, tags=tags, published=published)
         create_article(session, actor=author, request=article)
+    for automation in AUTOMATIONS:
+        create_automation(session, actor=admin, fields=AutomationCreate.model_validate(automation))
     return True

@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from services.worker import breaches, events, idempotency, routing
+from services.worker import automations, breaches, events, idempotency, routing
 from services.worker.app import app
 from shared import tasks
 from shared.clock import utcnow
@@ -186,6 +186,27 @@ def scan_sla_breaches() -> int:
     if announced:
         _publisher().publish_pending()
     return len(breached)
+
+
+@app.task(
+    name=tasks.SCAN_AUTOMATIONS,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=8,
+)
+def scan_automations() -> int:
+    """Run the time-based automations; a run retried after a crash acts on nothing twice (each
+    act is marked in its own transaction)."""
+    publisher = _publisher()
+    outcomes = automations.scan_automations(
+        now=utcnow(),
+        limit=get_settings().automation_scan_limit,
+        published=publisher.publish_pending,
+    )
+    acted = outcomes["acted"]
+    if acted or outcomes["failed"]:
+        request_stats_refresh()
+    return acted
 
 
 @app.task(

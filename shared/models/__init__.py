@@ -2,6 +2,7 @@
 
 from shared.models.article import Article, TicketArticle, article_tags
 from shared.models.attachment import Attachment
+from shared.models.automation import Automation, AutomationFailure, AutomationFiring
 from shared.models.base import Base
 from shared.models.comment import TicketComment
 from shared.models.custom_field import CustomField, CustomFieldType, ticket_custom_values
@@ -54,6 +55,9 @@ __all__ = [
     "AssignmentPoolMember",
     "AssignmentStrategy",
     "Attachment",
+    "Automation",
+    "AutomationFailure",
+    "AutomationFiring",
     "Base",
     "BusinessCalendar",
     "Category",

@@ -6,6 +6,7 @@ from sqlalchemy import Boolean, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.clock import utcnow
+from shared.models.automation import Automation
 from shared.models.base import Base
 from shared.models.trigger import Trigger
 from shared.models.user import User
@@ -24,6 +25,10 @@ class TicketHistory(Base):
     actor_trigger_id: Mapped[int | None] = mapped_column(
         ForeignKey("triggers.id", ondelete="SET NULL")
     )
+    # Set when an automation made the change (actor_id is None then).
+    actor_automation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("automations.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     field: Mapped[str] = mapped_column(String(50))
     old_value: Mapped[str | None] = mapped_column(Text)
@@ -33,3 +38,4 @@ class TicketHistory(Base):
 
     actor: Mapped[User | None] = relationship(lazy="joined")
     actor_trigger: Mapped[Trigger | None] = relationship(lazy="joined")
+    actor_automation: Mapped[Automation | None] = relationship(lazy="joined")

@@ -109,6 +109,8 @@ class Ticket(Base):
     status_id: Mapped[int] = mapped_column(ForeignKey("statuses.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the ticket entered its current status (automations count hours from it).
+    status_changed_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]

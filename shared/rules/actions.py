@@ -21,6 +21,7 @@ from shared import ticket_writes
 from shared.custom_field_values import input_name, valid_value
 from shared.errors import InvalidInput, InvalidReference
 from shared.event_types import (
+    AutomationActor,
     CommentData,
     ForwardedEvent,
     TicketCommented,
@@ -32,6 +33,12 @@ from shared.models import User, WebhookEndpoint, ticket_number
 from shared.reference_cache import ReferenceData, reference_cache
 from shared.routing import pick_assignee, routing_of
 from shared.rules.conditions import TagName
+from shared.rules.escalation import (
+    Handover,
+    escalation_outlook,
+    plan_escalation,
+    record_escalation,
+)
 from shared.ticket_changes import HistoryEntry, record_ticket_change
 from shared.ticket_rows import row_view_for
 from shared.ticket_updates import AppliedEdit, Editor, TicketEdit, apply_ticket_edit
@@ -107,6 +114,16 @@ class AssignFromPool(_Action):
     kind: Literal["assign_from_pool"]
 
 
+class Escalate(_Action):
+    """Hand a ticket held by a bot or by nobody to a human of its category's assignment pool,
+    with an internal note giving the reason; `priority_id`, when more urgent, raises the
+    priority. A ticket a human holds, or a closed one, is not escalated (the rule fails)."""
+
+    kind: Literal["escalate"]
+    reason: Body = "no agent has taken the ticket in time"
+    priority_id: RefId | None = None
+
+
 class SendToWebhook(_Action):
     """Send the event to one webhook endpoint (a `ticket.forwarded` event only it receives,
     after the other actions); the notifier delivers it like any other."""
@@ -126,6 +143,7 @@ Action = Annotated[
     | AddNote
     | PublicReply
     | AssignFromPool
+    | Escalate
     | SendToWebhook,
     Field(discriminator="kind"),
 ]
@@ -163,6 +181,12 @@ def check_actions(session: Session, actions: Sequence[Action], *, prefix: str = 
         if isinstance(action, SetStatus) and action.status_id not in reference.statuses:
             raise InvalidReference(
                 f"no status with id {action.status_id}", field=f"{where}.status_id"
+            )
+        if isinstance(action, Escalate) and (
+            action.priority_id is not None and action.priority_id not in reference.priorities
+        ):
+            raise InvalidReference(
+                f"no priority with id {action.priority_id}", field=f"{where}.priority_id"
             )
         if isinstance(action, SetPriority) and action.priority_id not in reference.priorities:
             raise InvalidReference(
@@ -247,14 +271,40 @@ class PersonActor:
         return UserActor(**user_ref(self.user).model_dump())
 
 
-Actor = RuleActor | PersonActor
+@dataclass(frozen=True)
+class AutomationRuleActor:
+    """A time-based automation acting, with `RuleActor`'s interface (no trigger, depth 0: the
+    triggers its changes fire are one deep)."""
+
+    automation_id: int
+    name: str
+    author_id: int
+    depth: int = 0
+
+    @property
+    def trigger_id(self) -> None:
+        return None
+
+    def event_actor(self) -> AutomationActor:
+        return AutomationActor(kind="automation", id=self.automation_id, name=self.name)
+
+
+Actor = RuleActor | PersonActor | AutomationRuleActor
+
+
+def _automation_id(actor: Actor) -> int | None:
+    return actor.automation_id if isinstance(actor, AutomationRuleActor) else None
 
 
 def _editor(actor: Actor) -> Editor:
     if isinstance(actor, PersonActor):
         return Editor(user=actor.user, actor_id=actor.user.id, event_actor=actor.user)
     return Editor(
-        user=None, actor_id=None, event_actor=actor.event_actor(), trigger_id=actor.trigger_id
+        user=None,
+        actor_id=None,
+        event_actor=actor.event_actor(),
+        trigger_id=actor.trigger_id,
+        automation_id=_automation_id(actor),
     )
 
 
@@ -332,6 +382,20 @@ def apply_actions(
             )
         edit = replace(edit, sent=edit.sent | {"assigned_to"}, assigned_to=pick.assignee.id)
         routing = routing_of(pick.pool)
+    escalation = next((a for a in actions if isinstance(a, Escalate)), None)
+    handover: Handover | None = None
+    if escalation is not None:
+        handover = plan_escalation(session, row=row, priority_id=escalation.priority_id)
+        edit = replace(
+            edit,
+            sent=edit.sent | handover.sent,
+            assigned_to=handover.assignee_id
+            if "assigned_to" in handover.sent
+            else edit.assigned_to,
+            priority_id=handover.priority_id
+            if "priority_id" in handover.sent
+            else edit.priority_id,
+        )
     applied: AppliedEdit | None = apply_ticket_edit(
         session,
         row=row,
@@ -346,6 +410,30 @@ def apply_actions(
     added = (
         _add_comments(session, row=row, comments=comments, actor=actor, at=at) if comments else []
     )
+    if escalation is not None and handover is not None:
+        note = _add_comments(
+            session,
+            row=row,
+            comments=[
+                AddNote(kind="add_note", body=f"Escalated to a human agent: {escalation.reason}")
+            ],
+            actor=actor,
+            at=at,
+        )
+        added += note
+        record_escalation(
+            session,
+            row=row,
+            handover=handover,
+            reason=escalation.reason,
+            comment_id=note[0].id,
+            actor=actor.event_actor(),
+            author_id=actor.author_id,
+            actor_id=_actor_id(actor),
+            actor_trigger_id=actor.trigger_id,
+            actor_automation_id=_automation_id(actor),
+            at=at,
+        )
     announced: list[str] = []
     for action in actions:
         if isinstance(action, SendToWebhook):
@@ -379,6 +467,7 @@ def _forward(
         ticket_id=row.id,
         actor_id=_actor_id(actor),
         actor_trigger_id=actor.trigger_id,
+        actor_automation_id=_automation_id(actor),
         at=at,
         history=[],
         events=[forwarded],
@@ -393,6 +482,7 @@ def _add_comments(
     actor: Actor,
     at: datetime,
 ) -> list[CommentData]:
+    """Write the comments; what was written."""
     reference = reference_cache.reference(session)
     author = reference_cache.user(session, user_id=actor.author_id)
     if author is None:
@@ -421,6 +511,7 @@ def _add_comments(
             ticket_id=row.id,
             actor_id=_actor_id(actor),
             actor_trigger_id=actor.trigger_id,
+            actor_automation_id=_automation_id(actor),
             at=at,
             history=[HistoryEntry("comment", None, str(comment_id), internal=internal)],
             events=[
@@ -486,6 +577,8 @@ def describe_actions(
             add(action, True, f"reply: {render_template(action.template, values)}")
         elif isinstance(action, SendToWebhook):
             add(action, True, f"send the event to webhook endpoint {action.endpoint_id}")
+        elif isinstance(action, Escalate):
+            add(action, *escalation_outlook(session, row=row, reference=reference))
         else:
             category = reference.categories.get(row.category_id)
             name = category.name if category else str(row.category_id)

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 
 from services.api.mcp import (
     attachment_tools,
+    automation_tools,
     bulk_tools,
     link_tools,
     macro_tools,
@@ -43,10 +44,11 @@ escalate_ticket; suggest_articles and link_article tie tickets to the knowledge 
 follow_ticket / unfollow_ticket and add_cc / remove_cc manage who follows a ticket (staff) and
 who is copied on it (customers). merge_tickets and link_tickets tie tickets to each other.
 Staff can list the triggers (rules run on ticket events) and try one on a ticket with
-test_trigger, which changes nothing. Staff apply macros (named bundles of actions, shared or
-their own: list_macros) with apply_macro, after preview_macro if they wish, which changes nothing.
-list_ticket_mail shows staff what was mailed to a ticket's requester and CCs, and whether it was
-delivered.
+test_trigger, which changes nothing; likewise the automations (time-based rules a scan runs)
+with list_automations and test_automation. Staff apply macros (named bundles of actions, shared
+or their own: list_macros) with apply_macro, after preview_macro if they wish, which changes
+nothing. list_ticket_mail shows staff what was mailed to a ticket's requester and CCs, and
+whether it was delivered.
 """
 
 
@@ -111,6 +113,7 @@ def create_mcp_server() -> MCPServer:
     mail_tools.register(server)
     attachment_tools.register(server)
     macro_tools.register(server)
+    automation_tools.register(server)
     mail_log_tools.register(server)
     return server
 

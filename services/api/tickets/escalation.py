@@ -20,6 +20,7 @@ from shared.event_types import Escalation as EscalationData
 from shared.event_types import TicketEscalated
 from shared.models import PriorityLevel, Ticket, TicketEscalation, User
 from shared.routing import named_ref, pick_assignee
+from shared.rules.escalation import NOBODY_AVAILABLE
 from shared.ticket_changes import (
     FieldChange,
     HistoryEntry,
@@ -27,8 +28,6 @@ from shared.ticket_changes import (
     record_ticket_change,
 )
 from shared.ticket_view import staff_view, user_ref
-
-NOBODY_AVAILABLE = "nobody: no active human agent in the category's assignment pool"
 
 
 @dataclass(frozen=True)

@@ -166,10 +166,14 @@ class HistoryOut(BaseModel):
     ticket_id: int
     actor_id: int | None
     actor_name: str | None
-    actor_kind: Literal["user", "trigger", "system"] = Field(
-        default="user", description="Who made the change: a user, a trigger, the system."
+    actor_kind: Literal["user", "trigger", "automation", "system"] = Field(
+        default="user",
+        description="Who made the change: a user, a trigger, an automation, the system.",
     )
     actor_trigger_id: int | None = Field(default=None, description="The trigger, for `trigger`.")
+    actor_automation_id: int | None = Field(
+        default=None, description="The automation, for `automation`."
+    )
     field: str
     old_value: str | None
     new_value: str | None

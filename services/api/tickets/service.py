@@ -302,16 +302,20 @@ def _visible_history(session: Session, rows: list[TicketHistory]) -> list[Ticket
     return [row for row in rows if row.field != ARTICLE_FIELD or _article_of(row) in published]
 
 
-def _actor_kind(row: TicketHistory) -> Literal["user", "trigger", "system"]:
+def _actor_kind(row: TicketHistory) -> Literal["user", "trigger", "automation", "system"]:
     if row.actor_id is not None:
         return "user"
-    return "trigger" if row.actor_trigger_id is not None else "system"
+    if row.actor_trigger_id is not None:
+        return "trigger"
+    return "automation" if row.actor_automation_id is not None else "system"
 
 
 def _actor_name(row: TicketHistory) -> str | None:
     if row.actor is not None:
         return row.actor.name
-    return row.actor_trigger.name if row.actor_trigger is not None else None
+    if row.actor_trigger is not None:
+        return row.actor_trigger.name
+    return row.actor_automation.name if row.actor_automation is not None else None
 
 
 def ticket_history(session: Session, *, viewer: User, ref: str) -> list[HistoryOut]:
@@ -337,6 +341,7 @@ def ticket_history(session: Session, *, viewer: User, ref: str) -> list[HistoryO
             actor_name=_actor_name(row),
             actor_kind=_actor_kind(row),
             actor_trigger_id=row.actor_trigger_id,
+            actor_automation_id=row.actor_automation_id,
             field=row.field,
             old_value=row.old_value,
             new_value=row.new_value,

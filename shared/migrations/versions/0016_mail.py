@@ -2,7 +2,7 @@
 redeliveries (mail_messages)
 
 Revision ID: d4b8f0e2a316
-Revises: e1f5a4b30d13
+Revises: f2a6b5c40e14
 Create Date: 2026-12-07 22:50:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "d4b8f0e2a316"
-down_revision: str | None = "e1f5a4b30d13"
+down_revision: str | None = "f2a6b5c40e14"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
