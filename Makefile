@@ -24,7 +24,7 @@ run: install
 	@echo "API on http://$${HOST:-127.0.0.1}:$(PORT) (docs: /docs). Demo API keys:"
 	@cat data/demo-keys.txt 2>/dev/null || echo "  (see data/demo-keys.txt of the first run, or: $(BIN)/ticketing api-key create --email EMAIL)"
 	@if $(BIN)/ticketing redis-check; then \
-		$(BIN)/ticketing start --port $(PORT) api worker beat notifier; \
+		$(BIN)/ticketing start --port $(PORT) api worker beat notifier mail; \
 	else \
 		echo "nothing answers at $${REDIS_URL:-redis://127.0.0.1:6379/0}: starting redis-server with its data in ./data"; \
 		$(BIN)/ticketing start --port $(PORT); \

@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, text
 
 from bench.large import measure_large_database
 from bench.live import measure_live_system
+from bench.mail import measure_mail_intake
 from bench.peers import reference_rows
 from bench.plan import FULL, QUICK
 from bench.report import Row, print_table, write_json
@@ -77,6 +78,7 @@ def main() -> None:
         rows.extend(reference_rows(live.post_per_second))
         measure_large_database(plan, Path(directory), rows)
         measure_trigger_cost(plan, Path(directory), rows)
+        measure_mail_intake(plan, Path(directory), rows)
         progress(f"{plan.generated_tickets:,} generated tickets")
     header = (
         f"ticketing bench ({'quick' if args.quick else 'full'}, {engine}), {os.cpu_count()} "

@@ -142,6 +142,15 @@ class Settings(BaseSettings):
     attachment_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
     attachment_max_files_per_ticket: int = Field(default=100, ge=1)
     attachment_max_files_per_upload: int = Field(default=10, ge=1)
+    # Mail in (services/mail), the SMTP receiver for the support addresses of MAIL_ADDRESSES
+    # (below, with mail out's settings).
+    mail_smtp_host: str = "127.0.0.1"
+    mail_smtp_port: int = Field(default=2525, ge=1, le=65535)
+    # SMTP SIZE: a bigger message is refused with 552 before it is taken in.
+    mail_max_message_bytes: int = Field(default=26_214_400, ge=1024)
+    mail_metrics_port: int = Field(default=9103, ge=0, le=65535)
+    # Longer than this waiting for the database, and the sender is told 451 (try again later).
+    mail_database_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # Mail out (shared/mail_out/): staff's public replies, resolutions and acknowledgements of new
     # tickets, mailed to the requester and CCs. Off while SMTP_HOST is empty: nothing is

@@ -20,6 +20,7 @@ from services.api.custom_fields.router import router as custom_fields_router
 from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
 from services.api.macros.router import router as macros_router
+from services.api.mail.router import router as mail_router
 from services.api.mail_out.router import router as mail_out_router
 from services.api.mail_out.router import ticket_router as ticket_mail_router
 from services.api.mail_templates.router import router as mail_templates_router
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         triggers_router,
         macros_router,
         automations_router,
+        mail_router,
         routing_router,
         webhooks_router,
         ticket_mail_router,

@@ -9,6 +9,7 @@ from shared.models.custom_field import CustomField, CustomFieldType, ticket_cust
 from shared.models.history import TicketHistory
 from shared.models.idempotency import IdempotencyKey
 from shared.models.macro import Macro
+from shared.models.mail import MailDirection, MailMessage, MailOutcome
 from shared.models.mail_out import (
     MailKind,
     MailStatus,
@@ -69,6 +70,9 @@ __all__ = [
     "MailStatus",
     "MailTemplate",
     "Macro",
+    "MailDirection",
+    "MailMessage",
+    "MailOutcome",
     "NotifiedEvent",
     "OutboundMail",
     "OutboundMailAttempt",

@@ -35,18 +35,19 @@ VARIANTS = {
     "sqlite": ("docker-compose.yml",),
     "postgres": ("docker-compose.yml", "docker-compose.postgres.yml"),
 }
-APP_SERVICES = ("migrate", "api", "worker", "beat", "notifier")
-LONG_RUNNING = ("api", "worker", "beat", "notifier")
+APP_SERVICES = ("migrate", "api", "worker", "beat", "notifier", "mail")
+LONG_RUNNING = ("api", "worker", "beat", "notifier", "mail")
 SCALABLE = ("api", "worker", "notifier")
 # Where the haproxy image reads its configuration.
 PROXY_CONFIG_TARGET = "/usr/local/etc/haproxy/haproxy.cfg"
 # The Procfile's `redis` starts a local redis-server for `make run`; compose runs redis:7.
-PROCFILE_ROLES = ("api", "worker", "beat", "notifier")
+PROCFILE_ROLES = ("api", "worker", "beat", "notifier", "mail")
 # Read by compose itself (ports, image name, the postgres service, the file list), never by the
 # services; documented as such in .env.example.
 COMPOSE_ONLY_VARIABLES = frozenset(
     {
         "API_PORT",
+        "MAIL_PORT",
         "TICKETING_IMAGE",
         "POSTGRES_USER",
         "POSTGRES_PASSWORD",

@@ -7,9 +7,11 @@ import os
 import re
 import shutil
 import signal
+import smtplib
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -29,7 +31,7 @@ from tests.support.redis_server import RedisServer
 from tests.support.system import FAST_TIMINGS, USERS
 
 REPO = Path(__file__).resolve().parents[2]
-ROLES = ("api", "worker", "beat", "notifier")
+ROLES = ("api", "worker", "beat", "notifier", "mail")
 STARTED = re.compile(r"system\s+\| (\w+)\.1 started \(pid=(\d+)\)")
 
 
@@ -39,6 +41,7 @@ class LocalRun:
     output_path: Path
     base_url: str
     env: dict[str, str]
+    mail_port: int
 
     def output(self) -> str:
         return self.output_path.read_text(errors="replace")
@@ -71,12 +74,17 @@ def local_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
     redis = RedisServer(port=free_port(), directory=directory / "redis")
     redis.start()
     port = free_port()
+    mail_port = free_port()
     env = {
         **os.environ,
         **fresh_database_env(directory),
         "REDIS_URL": redis.url,
         **FAST_TIMINGS,
         "HOST": "127.0.0.1",
+        "MAIL_ADDRESSES": "help@support.example=General Support",
+        "MAIL_SMTP_PORT": str(mail_port),
+        "MAIL_METRICS_PORT": "0",
+        "ATTACHMENTS_DIR": str(directory / "data" / "attachments"),
     }
     output_path = directory / "output.log"
     with output_path.open("wb") as output:
@@ -88,7 +96,7 @@ def local_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    run = LocalRun(process, output_path, f"http://127.0.0.1:{port}", env)
+    run = LocalRun(process, output_path, f"http://127.0.0.1:{port}", env, mail_port)
     try:
         wait_until(
             lambda: httpx.get(f"{run.base_url}/health", timeout=1).status_code == 200,
@@ -96,6 +104,9 @@ def local_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
             what="the API under the runner",
         )
         wait_until(lambda: " ready." in run.output(), timeout=60, what="the worker")
+        wait_until(
+            lambda: "mail service started" in run.output(), timeout=60, what="the mail service"
+        )
         yield run
     finally:
         process.send_signal(signal.SIGTERM)
@@ -130,7 +141,7 @@ def test_a_process_killed_with_sigkill_comes_back_and_the_others_keep_running(
     after = local_run.pids()
     assert not alive(worker)
     assert alive(after["worker"][1])
-    for role in ("api", "beat", "notifier"):
+    for role in ("api", "beat", "notifier", "mail"):
         assert after[role] == before[role], f"{role} was restarted"
         assert alive(after[role][0]), f"{role} is gone"
     assert local_run.process.poll() is None
@@ -155,5 +166,22 @@ def test_a_process_killed_with_sigkill_comes_back_and_the_others_keep_running(
 
     try:
         wait_until(timed, timeout=60, what="the new worker to set the ticket's SLA timers")
+    finally:
+        engine.dispose()
+
+
+def test_the_runner_runs_the_mail_service_which_takes_mail(local_run: LocalRun) -> None:
+    message = EmailMessage()
+    message["From"] = "Runner Test <runner.test@customer.example>"
+    message["To"] = "help@support.example"
+    message["Subject"] = "Mail under make run"
+    message.set_content("Taken in by the Procfile's mail process.")
+    with smtplib.SMTP("127.0.0.1", local_run.mail_port, timeout=30) as smtp:
+        smtp.send_message(message)
+    engine = create_engine(local_run.env["DATABASE_URL"])
+    try:
+        with Session(engine) as db:
+            titles = db.scalars(select(Ticket.title).where(Ticket.title == "Mail under make run"))
+            assert list(titles) == ["Mail under make run"]
     finally:
         engine.dispose()

@@ -10,11 +10,9 @@ from services.api.comments import repository
 from services.api.comments.schemas import CommentCreate, CommentOut
 from services.api.tickets import access
 from services.api.tickets.service import get_visible_ticket
-from shared.clock import utcnow
-from shared.event_types import CommentData, TicketCommented
+from shared.comment_creation import write_comment
 from shared.models import TicketComment, User
-from shared.ticket_changes import HistoryEntry, record_ticket_change
-from shared.ticket_view import staff_view, user_ref
+from shared.ticket_view import user_ref
 
 
 def comment_out(
@@ -34,44 +32,10 @@ def comment_out(
 def add_comment(session: Session, *, actor: User, ref: str, request: CommentCreate) -> CommentOut:
     ticket = get_visible_ticket(session, viewer=actor, ref=ref)
     access.ensure_may_comment(actor, internal=request.internal)
-    now = utcnow()
-    comment_id = repository.insert_comment(
-        session,
-        ticket_id=ticket.id,
-        author_id=actor.id,
-        body=request.body,
-        internal=request.internal,
-        at=now,
+    comment = write_comment(
+        session, ticket=ticket, actor=actor, body=request.body, internal=request.internal
     )
-    history = [HistoryEntry("comment", None, str(comment_id), internal=request.internal)]
-    # The first public reply from the support side is the first response the SLA measures.
-    if actor.role.is_staff and not request.internal and ticket.first_response_at is None:
-        ticket.first_response_at = now
-        ticket.updated_at = now
-        history.append(HistoryEntry("first_response_at", None, now.isoformat()))
-    author = user_ref(actor)
-    out = CommentOut(
-        id=comment_id,
-        ticket_id=ticket.id,
-        author=author,
-        body=request.body,
-        internal=request.internal,
-        created_at=now,
-    )
-    commented = TicketCommented(
-        ticket=staff_view(session, ticket),
-        actor=author,
-        comment=CommentData.model_validate(out, from_attributes=True),
-    )
-    record_ticket_change(
-        session,
-        ticket_id=ticket.id,
-        actor_id=actor.id,
-        at=now,
-        history=history,
-        events=[commented],
-    )
-    return out
+    return CommentOut.model_validate(comment, from_attributes=True)
 
 
 def list_comments(session: Session, *, viewer: User, ref: str) -> list[CommentOut]:

@@ -21,6 +21,7 @@ from services.api.mcp import (
     bulk_tools,
     link_tools,
     macro_tools,
+    mail_log_tools,
     mail_tools,
     participant_tools,
     reference_tools,
@@ -113,6 +114,7 @@ def create_mcp_server() -> MCPServer:
     attachment_tools.register(server)
     macro_tools.register(server)
     automation_tools.register(server)
+    mail_log_tools.register(server)
     return server
 
 

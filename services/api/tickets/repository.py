@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -12,7 +11,6 @@ from sqlalchemy import (
     Select,
     bindparam,
     func,
-    insert,
     or_,
     select,
 )
@@ -32,8 +30,7 @@ from shared.models import (
     ticket_custom_values,
     ticket_tags,
 )
-from shared.models.base import table_of
-from shared.prepared import Prepared
+from shared.ticket_creation import insert_ticket as insert_ticket
 from shared.ticket_writes import add_tags as add_tags
 from shared.ticket_writes import end_sla_pause as end_sla_pause
 from shared.ticket_writes import replace_tags as replace_tags
@@ -231,61 +228,6 @@ def tags_named(session: Session, names: Iterable[str]) -> list[Tag]:
             tag.name: tag for tag in session.scalars(select(Tag).where(Tag.name.in_(missing)))
         }
     return [by_name[name] for name in wanted]
-
-
-# Prepared (compiled once, run on the driver's cursor): the statements of every creation.
-_TICKET_COLUMNS = (
-    "title",
-    "description",
-    "requester_id",
-    "assignee_id",
-    "category_id",
-    "priority_id",
-    "status_id",
-    "created_at",
-    "updated_at",
-    "status_changed_at",
-    "sla_status",
-    "version",
-)
-_INSERT_TICKET = Prepared(
-    insert(table_of(Ticket)).returning(table_of(Ticket).c.id), columns=_TICKET_COLUMNS
-)
-
-
-def insert_ticket(
-    session: Session,
-    *,
-    title: str,
-    description: str,
-    requester_id: int,
-    assignee_id: int | None,
-    category_id: int,
-    priority_id: int,
-    status_id: int,
-    tag_ids: list[int],
-    at: datetime,
-) -> int:
-    """INSERT a new ticket and its tags; returns its id."""
-    ((ticket_id,),) = _INSERT_TICKET.run(
-        session,
-        {
-            "title": title,
-            "description": description,
-            "requester_id": requester_id,
-            "assignee_id": assignee_id,
-            "category_id": category_id,
-            "priority_id": priority_id,
-            "status_id": status_id,
-            "created_at": at,
-            "updated_at": at,
-            "status_changed_at": at,
-            "sla_status": SlaStatus.PENDING,
-            "version": 1,
-        },
-    )
-    add_tags(session, ticket_id=ticket_id, tag_ids=tag_ids)
-    return int(ticket_id)
 
 
 def history_rows(

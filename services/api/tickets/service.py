@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
-from services.api.custom_fields import repository as custom_values
 from services.api.custom_fields.values import (
     ensure_required,
     input_name,
@@ -20,14 +19,9 @@ from shared import ticket_rows
 from shared.clock import utcnow
 from shared.custom_values import shown_values
 from shared.errors import InvalidReference, NotFound, StaleVersion
-from shared.event_types import TicketAssigned, TicketCreated, TicketEventData
 from shared.models import Ticket, TicketHistory, User, parse_ticket_ref
 from shared.reference_cache import UserRecord, reference_cache
-from shared.ticket_changes import (
-    FieldChange,
-    HistoryEntry,
-    record_ticket_change,
-)
+from shared.ticket_creation import open_ticket
 from shared.ticket_rows import row_view_for, row_views
 from shared.ticket_updates import (
     Editor,
@@ -40,11 +34,9 @@ from shared.ticket_view import (
     TicketRow,
     TicketView,
     comment_counts,
-    new_ticket_view,
     orm_custom_fields,
     orm_people,
     ticket_view,
-    user_ref,
 )
 
 
@@ -121,28 +113,10 @@ def create_ticket(session: Session, *, actor: User, request: TicketCreate) -> Ti
     ensure_required(
         reference, category_id=category.id, values=values, to_resolve=False, actor=actor
     )
-    tag_ids = repository.tag_ids(session, request.tag_names())
-    now = utcnow()
-    ticket_id = repository.insert_ticket(
+    view = open_ticket(
         session,
-        title=request.title,
-        description=request.description,
-        requester_id=requester.id,
-        assignee_id=assignee.id if assignee else None,
-        category_id=category.id,
-        priority_id=priority.id,
-        status_id=status.id,
-        tag_ids=list(tag_ids.values()),
-        at=now,
-    )
-    if values:
-        custom_values.write_values(
-            session,
-            ticket_id=ticket_id,
-            values=[(change.field, change.new) for change in custom if change.new is not None],
-        )
-    view = new_ticket_view(
-        ticket_id,
+        actor=actor,
+        reference=reference,
         title=request.title,
         description=request.description,
         requester=requester,
@@ -150,24 +124,9 @@ def create_ticket(session: Session, *, actor: User, request: TicketCreate) -> Ti
         category=category,
         priority=priority,
         status=status,
-        tags=sorted(tag_ids),
-        custom_fields=shown_values(values, reference=reference, staff=True),
-        at=now,
-    )
-    who = user_ref(actor)
-    events: list[TicketEventData] = [TicketCreated(ticket=view, actor=who)]
-    if assignee is not None:
-        assigned = FieldChange("assignee", None, {"id": assignee.id, "name": assignee.name})
-        events.append(
-            TicketAssigned(ticket=view, actor=who, changes={"assignee": assigned.change()})
-        )
-    record_ticket_change(
-        session,
-        ticket_id=ticket_id,
-        actor_id=actor.id,
-        at=now,
-        history=[HistoryEntry("created", None, view.number)],
-        events=events,
+        tag_ids=repository.tag_ids(session, request.tag_names()),
+        values=[(change.field, change.new) for change in custom if change.new is not None],
+        at=utcnow(),
     )
     if actor.role.is_staff:
         return view

@@ -1,0 +1,1 @@
+"""Admins ' view of the mail taken in: what was quarantined or dropped, and why."""
