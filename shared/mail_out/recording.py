@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.event_types import EventType
@@ -25,7 +25,10 @@ from shared.mail_out.templates import (
     render,
 )
 from shared.models import (
+    MailDirection,
     MailKind,
+    MailMessage,
+    MailOutcome,
     MailStatus,
     OutboundMail,
     OutboxEvent,
@@ -184,14 +187,32 @@ def _rendered(kind: MailKind, template: TemplateText, variables: dict[str, Any])
 
 
 def _earlier_message_ids(session: Session, *, ticket_id: int, to_address: str) -> list[str]:
-    """The ticket's messages to this address so far, oldest first (the thread in their inbox)."""
-    newest = session.scalars(
-        select(OutboundMail.message_id)
+    """The ticket's conversation with this address so far, oldest first: what we mailed them
+    and what they mailed us (so our first answer threads under the mail that opened the
+    ticket, and a reply under their latest)."""
+    sent = (
+        select(OutboundMail.message_id.label("message_id"), OutboundMail.created_at.label("at"))
         .where(OutboundMail.ticket_id == ticket_id, OutboundMail.to_address == to_address)
         .order_by(OutboundMail.id.desc())
         .limit(_REFERENCES_KEPT)
-    ).all()
-    return list(reversed(newest))
+    )
+    received = (
+        select(MailMessage.message_id.label("message_id"), MailMessage.received_at.label("at"))
+        .where(
+            MailMessage.ticket_id == ticket_id,
+            MailMessage.direction == MailDirection.IN,
+            func.lower(MailMessage.from_address) == to_address.lower(),
+            MailMessage.outcome.in_([MailOutcome.TICKET_CREATED, MailOutcome.COMMENTED]),
+            # A message that came without a Message-ID has a name of ours no client knows.
+            MailMessage.message_id.not_like("%@sha256.invalid"),
+        )
+        .order_by(MailMessage.id.desc())
+        .limit(_REFERENCES_KEPT)
+    )
+    conversation = [(at, message_id) for message_id, at in session.execute(sent)]
+    conversation += [(at, f"<{message_id}>") for message_id, at in session.execute(received)]
+    conversation.sort()
+    return [message_id for _, message_id in conversation[-_REFERENCES_KEPT:]]
 
 
 def _record(session: Session, occasion: _Occasion, *, settings: Settings, now: datetime) -> int:

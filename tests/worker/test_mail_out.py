@@ -17,7 +17,14 @@ from services.worker import tasks
 from services.worker.events import handle_ticket_events
 from shared.clock import utcnow
 from shared.mail_out.sending import claim_due
-from shared.models import MailStatus, OutboundMail, OutboundMailAttempt
+from shared.models import (
+    MailDirection,
+    MailMessage,
+    MailOutcome,
+    MailStatus,
+    OutboundMail,
+    OutboundMailAttempt,
+)
 from shared.settings import get_settings
 from shared.unit_of_work import transaction
 from tests.api.routing_support import new_user
@@ -149,6 +156,51 @@ def test_a_staff_reply_mails_the_requester_and_each_cc_with_headers_that_thread(
     assert {m["Reply-To"] for m in mail} == {reply_to}
     assert all(reply_to in m["From"] for m in mail)
     assert len({m["Message-ID"] for m in mail}) == len(mail) == 7
+
+
+def _mailed_in(db: Session, ticket_id: int, message_id: str, *, sender: str = JOHN) -> None:
+    """What the mail service records for a message it took in (tests/mail feeds the real one)."""
+    db.add(
+        MailMessage(
+            message_id=message_id,
+            direction=MailDirection.IN,
+            ticket_id=ticket_id,
+            from_address=sender,
+            outcome=MailOutcome.COMMENTED,
+            received_at=utcnow(),
+        )
+    )
+    db.commit()
+
+
+def test_answers_thread_under_the_mail_the_customer_sent(
+    smtp: SmtpServer, customer: httpx.Client, agent: httpx.Client, db: Session
+) -> None:
+    ticket = new_ticket(customer)
+    _mailed_in(db, ticket["id"], "opened-1@phone.example")
+    _mailed_in(db, ticket["id"], f"{uuid.uuid4().hex}@sha256.invalid")  # came without an id
+    _mailed_in(db, ticket["id"], "someone-else@other.example", sender=JANE)
+    work(ticket["id"])
+    reply(agent, ticket["id"], "First answer")
+    work(ticket["id"])
+    _mailed_in(db, ticket["id"], "thanks-2@phone.example")
+    reply(agent, ticket["id"], "Second answer")
+    work(ticket["id"])
+    assert tasks.send_mail() >= 3
+
+    root = f"<ticket-{ticket['id']}@support.example.com>"
+    ack, first, second = (m for m in smtp.handler.about(ticket["id"]) if m["To"] == JOHN)
+    assert ids(ack["In-Reply-To"]) == ["<opened-1@phone.example>"]
+    assert ids(ack["References"]) == [root, "<opened-1@phone.example>"]
+    assert ids(first["In-Reply-To"]) == [ack["Message-ID"]]
+    assert ids(second["In-Reply-To"]) == ["<thanks-2@phone.example>"]
+    assert ids(second["References"]) == [
+        root,
+        "<opened-1@phone.example>",
+        ack["Message-ID"],
+        first["Message-ID"],
+        "<thanks-2@phone.example>",
+    ]
 
 
 def test_an_internal_note_mails_nobody(
