@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     mail_metrics_port: int = Field(default=9103, ge=0, le=65535)
     # Longer than this waiting for the database, and the sender is told 451 (try again later).
     mail_database_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The relays (authserv-ids of their Authentication-Results, comma-separated) whose word a
+    # From domain passed DMARC we take: staff's mail writes as them only then. Empty: never.
+    mail_trusted_authserv_ids: str = ""
 
     # Mail out (shared/mail_out/): staff's public replies, resolutions and acknowledgements of new
     # tickets, mailed to the requester and CCs. Off while SMTP_HOST is empty: nothing is

@@ -34,6 +34,11 @@ def intake_settings(settings: Settings) -> IntakeSettings:
         ),
         database_timeout=timedelta(seconds=settings.mail_database_timeout_seconds),
         store=BlobStore(settings.attachments_dir),
+        trusted_authserv_ids=frozenset(
+            name.strip().lower()
+            for name in settings.mail_trusted_authserv_ids.split(",")
+            if name.strip()
+        ),
     )
 
 

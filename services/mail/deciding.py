@@ -24,6 +24,7 @@ _SUBJECT_NUMBER = re.compile(r"\bTKT-(\d{1,9})\b", re.IGNORECASE)
 _BULK_PRECEDENCE = {"bulk", "junk", "list"}
 # The local part of the Message-IDs mail out writes: the ticket's root, or one of its messages.
 _OUR_MESSAGE_ID = re.compile(r"ticket-(\d{1,10})(?:-[0-9a-f]+)?", re.IGNORECASE)
+_THREAD_IDS = 20
 # A reply to a merged ticket goes to the ticket it was merged into (merges can chain).
 MAX_MERGE_HOPS = 10
 
@@ -60,16 +61,29 @@ def automatic_reason(
     for name in ("x-autoreply", "x-autorespond"):
         if name in headers:
             return f"{name} header"
+    # A bounce is a report at the top; one a customer forwards us inside their mail is theirs.
     if mail.content_type == "multipart/report" and mail.report_type == "delivery-status":
         return "delivery status notification"
-    if "message/delivery-status" in mail.part_types:
-        return "delivery status notification"
-    own = headers.get("message-id", "").strip("<> ").rpartition("@")[2].lower()
-    if own in our_domains:
+    if _our_ticket_id(headers.get("message-id", "").strip("<> "), our_domains=our_domains):
         return "loop: one of our own Message-IDs"
     if not envelope_sender or envelope_sender == "<>":
         return "bounce: null envelope sender"
     return None
+
+
+def sender_authenticated(mail: Mail, *, trusted: frozenset[str]) -> bool:
+    """A relay we trust (its authserv-id in MAIL_TRUSTED_AUTHSERV_IDS) says the From domain
+    passed DMARC. `From` alone is whatever the sender typed."""
+    domain = mail.sender.addr_spec.rpartition("@")[2].lower()
+    for header in mail.authentication_results:
+        authserv, _semicolon, results = header.partition(";")
+        if not authserv.split() or authserv.split()[0].lower() not in trusted:
+            continue
+        for result in results.split(";"):
+            words = result.lower().split()
+            if "dmarc=pass" in words and f"header.from={domain}" in words:
+                return True
+    return False
 
 
 def _our_ticket_id(message_id: str, *, our_domains: frozenset[str]) -> int | None:
@@ -83,7 +97,8 @@ def _our_ticket_id(message_id: str, *, our_domains: frozenset[str]) -> int | Non
 
 def _threaded_ticket(session: Session, mail: Mail, *, our_domains: frozenset[str]) -> int | None:
     """The ticket of a message, in or out, this one answers (the newest reference first)."""
-    wanted = [*mail.in_reply_to, *reversed(mail.references)]
+    # The newest few: a header of thousands of ids must not become one huge query.
+    wanted = [*mail.in_reply_to[:_THREAD_IDS], *reversed(mail.references[-_THREAD_IDS:])]
     if not wanted:
         return None
     for message_id in wanted:

@@ -15,6 +15,7 @@ from email.errors import (
 )
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
+from email.parser import BytesParser
 from email.utils import getaddresses
 
 import html2text
@@ -33,6 +34,11 @@ _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Longer ones are cut: a unique index entry on PostgreSQL holds at most ~2,700 bytes.
 MAX_MESSAGE_ID_LENGTH = 500
+
+
+# Mail with more parts than this is quarantined unread (a real message has a few dozen).
+MAX_PARTS = 200
+_PART_HEADER = re.compile(rb"^content-type:", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,8 @@ class Mail:
     content_type: str
     report_type: str
     part_types: list[str] = field(default_factory=list)
+    # Every Authentication-Results header, as the receiving relays wrote them.
+    authentication_results: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,17 @@ def _body_and_parts(message: EmailMessage) -> tuple[str, list[Part], list[str]]:
 def read_mail(raw: bytes) -> Mail | Unreadable:
     """Parse the message; anything it cannot read is `Unreadable` with the reason."""
     fallback_id = derived_message_id(raw)
+    # Parsing costs time and memory by the part: count them before (a header a part).
+    if len(_PART_HEADER.findall(raw)) > MAX_PARTS:
+        top = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+        assert isinstance(top, EmailMessage)
+        found = message_ids(_header(top, "Message-ID"))
+        return Unreadable(
+            found[0] if found else fallback_id,
+            f"more than {MAX_PARTS} MIME parts",
+            _header(top, "From"),
+            _header(top, "Subject"),
+        )
     try:
         message = message_from_bytes(raw, policy=policy.default)
     except Exception as exc:  # the parser is meant not to raise; a bug in it must not either
@@ -170,6 +189,8 @@ def _read(message: EmailMessage, *, message_id: str, subject: str, sender_text: 
     ]
     if defects:
         raise ValueError(f"{type(defects[0]).__name__}")
+    if sum(1 for _ in message.walk()) > MAX_PARTS:
+        raise ValueError(f"more than {MAX_PARTS} MIME parts")
     senders = [
         Address(display_name=clean_text(name), addr_spec=address)
         for name, address in getaddresses([sender_text])
@@ -193,4 +214,5 @@ def _read(message: EmailMessage, *, message_id: str, subject: str, sender_text: 
         content_type=message.get_content_type(),
         report_type=str(message.get_param("report-type", "") or "").lower(),
         part_types=types,
+        authentication_results=[str(v) for v in message.get_all("Authentication-Results") or []],
     )

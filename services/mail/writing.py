@@ -15,7 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.mail.addresses import Recipient
-from services.mail.deciding import Drop, NewTicket, Reply, automatic_reason, decide
+from services.mail.deciding import (
+    Drop,
+    NewTicket,
+    Reply,
+    automatic_reason,
+    decide,
+    sender_authenticated,
+)
 from services.mail.parsing import Mail, Unreadable, read_mail
 from shared.attachments import NewFile, add_attachments, attachment_count
 from shared.blob_store import BlobStore
@@ -37,6 +44,10 @@ NO_TEXT = "(the message had no text; the original message is kept with it)"
 TRUNCATED = "\n\n[…cut here: the whole text is in the original message]"
 
 
+# Replies are trimmed within their first this many characters.
+TRIM_WINDOW = 8192
+
+
 @dataclass(frozen=True)
 class Intake:
     """What became of a message (the receiver's answer follows from it)."""
@@ -53,6 +64,7 @@ class IntakeSettings:
     our_domains: frozenset[str]
     database_timeout: timedelta
     store: BlobStore
+    trusted_authserv_ids: frozenset[str] = frozenset()
     reply_languages: list[str] = field(default_factory=lambda: ["en", "de", "fr", "es", "nl"])
 
 
@@ -61,13 +73,18 @@ def _fit(value: str, limit: int, *, suffix: str = "") -> str:
 
 
 def trimmed_reply(body: str, *, languages: list[str]) -> str:
-    """The newest part of a reply: quoted history, "On … wrote:" and signatures cut off."""
+    """The newest part of a reply: quoted history, "On … wrote:" and signatures cut off.
+    Only the first TRIM_WINDOW characters are read (the library's time grows faster than the
+    text); when nothing is cut there, the whole text is kept."""
+    head = body[:TRIM_WINDOW]
     try:
-        replies = EmailReplyParser(languages=languages).read(body).replies
+        replies = EmailReplyParser(languages=languages).read(head).replies
     except Exception:  # the library's regexes meet every kind of text; keep the whole one then
         return body.strip()
     latest = replies[0].body.strip() if replies else ""
-    return latest or body.strip()
+    if not latest or (len(body) > TRIM_WINDOW and latest == head.strip()):
+        return body.strip()
+    return latest
 
 
 def _limit_waits(session: Session, timeout: timedelta) -> None:
@@ -183,6 +200,16 @@ def _taken(
     if mail.sender.addr_spec.lower() in how.addresses:
         return Intake(MailOutcome.DROPPED, "loop: sent from one of our support addresses")
     known = _sender_user(session, mail.sender, create=False)
+    if (
+        known is not None
+        and known.role.is_staff
+        and not sender_authenticated(mail, trusted=how.trusted_authserv_ids)
+    ):
+        # Anyone can type an agent's address in From: it writes nothing as them unproven.
+        return Intake(
+            MailOutcome.QUARANTINED,
+            f"from staff address {known.email}, but no trusted relay says it passed DMARC",
+        )
     decision = decide(session, mail, recipient=recipient, sender=known, our_domains=how.our_domains)
     if isinstance(decision, Drop):
         return Intake(MailOutcome.DROPPED, decision.reason)

@@ -19,7 +19,6 @@ from shared.mail_out import addresses
 from shared.mail_out.templates import (
     DEFAULTS,
     RenderedMail,
-    TemplateInvalid,
     TemplateText,
     current_template,
     render,
@@ -181,7 +180,7 @@ def _rendered(kind: MailKind, template: TemplateText, variables: dict[str, Any])
     against sample data only): a template must never stop the worker handling events."""
     try:
         return render(template, variables)
-    except TemplateInvalid as exc:
+    except Exception as exc:  # noqa: BLE001 - any error of theirs, not only Jinja's
         logger.error("mail template %s failed (%s); sent the default instead", kind.value, exc)
         return render(DEFAULTS[kind], variables)
 

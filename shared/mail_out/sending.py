@@ -218,8 +218,15 @@ def _parse_reply(reply: str) -> tuple[int, str]:
     return 250, f"250 {reply}"
 
 
-async def _send_all(jobs: list[MailJob], settings: Settings) -> list[Attempt]:
-    return [await _send_one(job, settings) for job in jobs]
+async def _send_all(jobs: list[MailJob], settings: Settings, *, deadline: float) -> list[Attempt]:
+    """One after another, starting none after `deadline` (monotonic): the rest stay claimed
+    until the lease lapses and are sent then, never by two senders at once."""
+    attempts: list[Attempt] = []
+    for job in jobs:
+        if time.monotonic() >= deadline:
+            break
+        attempts.append(await _send_one(job, settings))
+    return attempts
 
 
 def record_attempts(
@@ -289,12 +296,15 @@ def send_due_mail(settings: Settings, *, batch: int = 50, max_batches: int = 20)
             jobs = claim_due(session, now=utcnow(), lease=lease, limit=batch)
         if not jobs:
             break
-        attempts = asyncio.run(_send_all(jobs, settings))
+        # Half the lease for starting sends: one started just before then still ends (each SMTP
+        # step is bounded by SMTP_TIMEOUT_SECONDS) before another sender may claim the rest.
+        deadline = time.monotonic() + lease.total_seconds() / 2
+        attempts = asyncio.run(_send_all(jobs, settings, deadline=deadline))
         with transaction() as session:
             report = record_attempts(session, attempts, settings=settings, now=utcnow())
         total.sent += report.sent
         total.retrying += report.retrying
         total.failed += report.failed
-        if len(jobs) < batch:
+        if len(jobs) < batch or len(attempts) < len(jobs):
             break
     return total

@@ -8,7 +8,6 @@ autoescape in the HTML part: customer text (a title, a comment) never reaches it
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +21,6 @@ _TEXT = SandboxedEnvironment(
     autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True
 )
 _HTML = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined, keep_trailing_newline=True)
-# A subject is one header line.
-_LINE_BREAKS = re.compile(r"[\r\n\t]+")
 MAX_SUBJECT_CHARS = 250
 
 TEMPLATE_FIELDS = ("subject", "text", "html")
@@ -165,7 +162,9 @@ def sample_variables(kind: MailKind) -> dict[str, Any]:
 
 
 def _one_line(subject: str) -> str:
-    return _LINE_BREAKS.sub(" ", subject).strip()[:MAX_SUBJECT_CHARS]
+    # Every Unicode line break (U+2028, U+0085, VT, FF…), not only CR and LF: the email
+    # package refuses a header holding any of them, and the mail would fail for good.
+    return " ".join(subject.split())[:MAX_SUBJECT_CHARS]
 
 
 def render(template: TemplateText, variables: dict[str, Any]) -> RenderedMail:

@@ -131,6 +131,14 @@ def _stamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _occurrence_of(anchor: TimeAnchor, value: datetime | None) -> str:
+    if value is None:
+        return "-"
+    # A due time moves while the SLA is paused (and on every recompute then), so it cannot
+    # name the occurrence: a due-time condition holds once per ticket while its target is open.
+    return "open" if anchor in DUE_ANCHORS else _stamp(value)
+
+
 def condition_key(values: Sequence[tuple[TimeAnchor, datetime | None]]) -> str:
-    """The occurrence: `status_entered@2026-12-07T10:00:00.000000Z;…`."""
-    return ";".join(f"{anchor.value}@{_stamp(value) if value else '-'}" for anchor, value in values)
+    """The occurrence: `status_entered@2026-12-07T10:00:00.000000Z;resolution_due@open`."""
+    return ";".join(f"{anchor.value}@{_occurrence_of(anchor, value)}" for anchor, value in values)

@@ -15,6 +15,8 @@ from tests.support.system import ServiceProcess
 
 ADDRESSES = "help@support.example=General Support,billing@support.example=Billing & Payments"
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# The relay in front of the service whose Authentication-Results it believes.
+TRUSTED_RELAY = "mx.support.example"
 
 
 @dataclass
@@ -43,6 +45,7 @@ def mail_service(
         "MAIL_METRICS_PORT": "0",
         "MAIL_MAX_MESSAGE_BYTES": str(MAX_MESSAGE_BYTES),
         "ATTACHMENTS_DIR": str(directory / "attachments"),
+        "MAIL_TRUSTED_AUTHSERV_IDS": TRUSTED_RELAY,
         **(extra or {}),
     }
     process = ServiceProcess(

@@ -28,7 +28,7 @@ from shared.models import (
 from shared.models.mail import derived_message_id
 from tests.conftest import SAMPLE_EMAILS
 from tests.mail import corpus
-from tests.mail.conftest import MailService
+from tests.mail.conftest import TRUSTED_RELAY, MailService
 from tests.support.processes import wait_until
 
 
@@ -241,16 +241,116 @@ def test_staff_replying_with_the_number_in_the_subject_comment_publicly(
     first = corpus.plain(sender=stranger(), subject="Needs an agent")
     mail.send(first)
     ticket = ticket_of(db, first)
+    agent_domain = SAMPLE_EMAILS["agent"].rpartition("@")[2]
     reply = corpus.plain(
         sender=SAMPLE_EMAILS["agent"],
         subject=f"Re: [{ticket_number(ticket.id)}] Needs an agent",
         body="We are on it.\n",
+        extra={
+            "Authentication-Results": f"{TRUSTED_RELAY}; spf=pass; dkim=pass;"
+            f" dmarc=pass header.from={agent_domain}"
+        },
     )
     mail.send(reply)
     record = record_of(db, reply)
     assert (record.outcome, record.ticket_id) == (MailOutcome.COMMENTED, ticket.id)
     db.refresh(ticket)
     assert ticket.first_response_at is not None
+
+
+def comments_on(db: Session, ticket: Ticket) -> int:
+    return int(
+        db.scalar(
+            select(func.count())
+            .select_from(TicketComment)
+            .where(TicketComment.ticket_id == ticket.id)
+        )
+        or 0
+    )
+
+
+@pytest.mark.parametrize(
+    "authentication",
+    [
+        None,  # From typed by anyone
+        "mx.elsewhere.example; dmarc=pass header.from={domain}",  # a relay we do not trust
+        f"{TRUSTED_RELAY}; dmarc=fail header.from={{domain}}",
+        f"{TRUSTED_RELAY}; dmarc=pass header.from=other.example",  # another domain passed
+    ],
+)
+def test_mail_in_a_staff_members_name_writes_nothing_unless_a_trusted_relay_vouches(
+    mail: MailService, db: Session, authentication: str | None
+) -> None:
+    first = corpus.plain(sender=stranger(), subject="Needs an agent")
+    mail.send(first)
+    ticket = ticket_of(db, first)
+    agent_domain = SAMPLE_EMAILS["agent"].rpartition("@")[2]
+    forged = corpus.plain(
+        sender=SAMPLE_EMAILS["agent"],
+        subject=f"Re: [{ticket_number(ticket.id)}] Needs an agent",
+        body="Please send your password to this address.\n",
+        extra={"Authentication-Results": authentication.format(domain=agent_domain)}
+        if authentication
+        else None,
+    )
+    mail.send(forged)
+
+    record = record_of(db, forged)
+    assert record.outcome is MailOutcome.QUARANTINED
+    assert "DMARC" in record.reason
+    assert comments_on(db, ticket) == 0
+    db.refresh(ticket)
+    assert ticket.first_response_at is None
+
+
+def test_mail_with_thousands_of_parts_is_quarantined_unread(mail: MailService, db: Session) -> None:
+    message = corpus.plain(sender=stranger(), subject="Many parts")
+    for number in range(300):
+        message.add_attachment(
+            b"x", maintype="application", subtype="octet-stream", filename=f"{number}.bin"
+        )
+    mail.send(message)
+    record = record_of(db, message)
+    assert record.outcome is MailOutcome.QUARANTINED
+    assert "MIME parts" in record.reason
+
+
+def test_a_huge_references_header_still_threads_by_its_newest_ids(
+    mail: MailService, db: Session
+) -> None:
+    email = stranger()
+    first = corpus.plain(sender=email, subject="Long thread")
+    mail.send(first)
+    ticket = ticket_of(db, first)
+    many = " ".join(f"<old-{n}@elsewhere.example>" for n in range(40_000))
+    reply = corpus.plain(
+        sender=email, subject="Re: long", references=f"{many} {first['Message-ID']}"
+    )
+    mail.send(reply)
+    record = record_of(db, reply)
+    assert (record.outcome, record.ticket_id) == (MailOutcome.COMMENTED, ticket.id)
+
+
+def test_a_long_reply_is_trimmed_in_its_first_part_only(mail: MailService, db: Session) -> None:
+    email = stranger()
+    first = corpus.plain(sender=email, subject="Slow trim")
+    mail.send(first)
+    ticket = ticket_of(db, first)
+    body = "Thanks, it works now.\n\n" + "On Mon wrote and wrote again\n" * 20_000
+    reply = corpus.plain(sender=email, subject=f"Re: [{ticket_number(ticket.id)}]", body=body)
+    mail.send(reply)  # smtplib's 60 s timeout: the service must answer well within it
+    record = record_of(db, reply)
+    assert (record.outcome, record.ticket_id) == (MailOutcome.COMMENTED, ticket.id)
+
+
+def test_a_customer_forwarding_a_bounce_to_us_is_heard(mail: MailService, db: Session) -> None:
+    email = stranger()
+    inner = corpus.bounce(original=corpus.plain(sender=email, subject="Lost"))
+    message = corpus.plain(sender=email, subject="My mail to you bounced, see attached")
+    message.add_attachment(inner)
+    mail.send(message)
+    record = record_of(db, message)
+    assert record.outcome is MailOutcome.TICKET_CREATED, record.reason
 
 
 def test_a_strangers_reply_with_the_right_number_opens_a_new_ticket(
@@ -329,7 +429,9 @@ def test_a_message_without_message_id_is_deduped_by_its_bytes(
             id="x-autorespond",
         ),
         pytest.param(
-            lambda s: corpus.plain(sender=s, message_id=f"<{uuid.uuid4().hex}@support.example>"),
+            lambda s: corpus.plain(
+                sender=s, message_id=f"<ticket-1-{uuid.uuid4().hex}@support.example>"
+            ),
             "loop",
             id="our-own-message-id",
         ),

@@ -3,6 +3,7 @@ as a test scripts it (451, 550, …) before accepting."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,8 +22,12 @@ class CatchingHandler:
         # Answers given to the next DATA commands, before the server accepts again.
         self.scripted: list[str] = []
         self.lock = threading.Lock()
+        # How long each DATA is held before the answer (a slow or tarpitting server).
+        self.delay_seconds = 0.0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         with self.lock:
             if self.scripted:
                 return self.scripted.pop(0)

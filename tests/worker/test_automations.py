@@ -283,6 +283,32 @@ def test_hours_until_a_due_time_counts_while_the_target_is_open(
     assert [noted(db, t["id"], note) for t in (soon, later, resolved)] == [1, 0, 0]
 
 
+def test_a_due_time_that_moves_is_still_one_occurrence(
+    admin: httpx.Client, agent: httpx.Client, db: Session, made: list[int]
+) -> None:
+    """A due time moves while the SLA is paused (each recompute pushes it on): the
+    automation acted on the ticket once and does not act again on the moved time."""
+    tag, note = unique("moving"), unique("note")
+    new_automation(
+        admin,
+        made,
+        time=[{"kind": "hours_until", "anchor": "resolution_due", "operator": "<=", "hours": 2}],
+        conditions=[{"kind": "tag", "tag": tag}],
+        actions=[{"kind": "add_note", "body": note}],
+    )
+    ticket = new_ticket(agent, tags=[tag])
+    for minutes in (90, 91, 95):  # due in 1.5 h, then pushed on by a pause, twice
+        db.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket["id"])
+            .values(resolution_due_at=utcnow() + timedelta(minutes=minutes))
+        )
+        db.commit()
+        scan()
+
+    assert noted(db, ticket["id"], note) == 1
+
+
 def test_a_run_acts_on_at_most_the_limit_and_the_next_run_goes_on(
     admin: httpx.Client, agent: httpx.Client, db: Session, made: list[int]
 ) -> None:

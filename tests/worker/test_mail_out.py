@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from services.worker import tasks
 from services.worker.events import handle_ticket_events
 from shared.clock import utcnow
-from shared.mail_out.sending import claim_due
+from shared.mail_out.sending import claim_due, send_due_mail
 from shared.models import (
     MailDirection,
     MailMessage,
@@ -400,6 +400,64 @@ def test_an_edited_template_is_what_is_sent(
     assert answer["Subject"] == f"Answer on {ticket['number']}"
     assert text_of(answer).strip() == "Dear John Doe: Restart it & <wait>"
     assert "<em>Restart it &amp; &lt;wait&gt;</em>" in html_of(answer)
+
+
+def test_a_template_failing_on_real_data_sends_the_default_and_handles_the_event(
+    smtp: SmtpServer, admin: httpx.Client, customer: httpx.Client, agent: httpx.Client
+) -> None:
+    # Passes the check (sample data is TKT-042) and divides by zero on any other ticket.
+    failing = {
+        "subject": "{% if ticket.number != 'TKT-042' %}{{ 1 // 0 }}{% endif %}Answer",
+        "text": "{{ comment.body }}",
+        "html": "<p>{{ comment.body }}</p>",
+    }
+    response = admin.put("/mail-templates/reply", json=failing)
+    assert response.status_code == 200, response.text
+    try:
+        ticket = new_ticket(customer)
+        work(ticket["id"])
+        reply(agent, ticket["id"], "Still answered")
+        work(ticket["id"])  # raises "events keep coming" if the handling kept failing
+        tasks.send_mail()
+    finally:
+        admin.delete("/mail-templates/reply")
+    answer = smtp.handler.about(ticket["id"])[-1]
+    assert answer["Subject"] == f"Re: [{ticket['number']}] {ticket['title']}"
+    assert "Still answered" in text_of(answer)
+
+
+def test_a_title_with_unicode_line_breaks_is_mailed_on_one_line(
+    smtp: SmtpServer, customer: httpx.Client
+) -> None:
+    title = "Printer\u2028on\u2029fire  again"
+    response = customer.post(
+        "/tickets", json={"title": title, "description": "smoke", "category_id": 1}
+    )
+    assert response.status_code == 201, response.text
+    ticket = response.json()
+    work(ticket["id"])
+    assert tasks.send_mail() == 1
+    (ack,) = smtp.handler.about(ticket["id"])
+    assert ack["Subject"] == f"[{ticket['number']}] Printer on fire again"
+
+
+def test_no_send_starts_past_half_the_lease(
+    smtp: SmtpServer, mail_settings: pytest.MonkeyPatch, customer: httpx.Client, db: Session
+) -> None:
+    """A slow server holds each message 1.5 s and the lease is 4 s: a second sender may claim
+    the batch's rest after 4 s, so nothing is started after 2 s."""
+    use_settings(mail_settings, MAIL_LEASE_SECONDS="4")
+    tickets = [new_ticket(customer) for _ in range(3)]
+    for ticket in tickets:
+        work(ticket["id"])
+    smtp.handler.delay_seconds = 1.5
+    report = send_due_mail(get_settings())
+    assert report.sent == 2
+    sent = [m for t in tickets for m in smtp.handler.about(t["id"])]
+    assert len(sent) == 2
+    (waiting,) = [m for t in tickets for m in mail_of(db, t["id"]) if m.status != MailStatus.SENT]
+    assert waiting.status == MailStatus.PENDING
+    assert waiting.attempts == 0
 
 
 class Crash(Exception):
