@@ -146,7 +146,7 @@ class Settings(BaseSettings):
     # (below, with mail out's settings).
     mail_smtp_host: str = "127.0.0.1"
     mail_smtp_port: int = Field(default=2525, ge=1, le=65535)
-    # SMTP SIZE: a bigger message is refused with 552 before it is taken in.
+    # Larger mail is quarantined with the reason; over twice this (SMTP SIZE), refused with 552.
     mail_max_message_bytes: int = Field(default=26_214_400, ge=1024)
     mail_metrics_port: int = Field(default=9103, ge=0, le=65535)
     # Longer than this waiting for the database, and the sender is told 451 (try again later).

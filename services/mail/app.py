@@ -34,6 +34,7 @@ def intake_settings(settings: Settings) -> IntakeSettings:
         ),
         database_timeout=timedelta(seconds=settings.mail_database_timeout_seconds),
         store=BlobStore(settings.attachments_dir),
+        max_message_bytes=settings.mail_max_message_bytes,
         trusted_authserv_ids=frozenset(
             name.strip().lower()
             for name in settings.mail_trusted_authserv_ids.split(",")

@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 RETRY_LATER = "451 4.3.0 The helpdesk cannot take mail just now; please try again later"
 
 
+# Of a message over the size limit, this much is kept with its quarantine record.
+OVERSIZED_KEPT_BYTES = 256 * 1024
+
+
 class MailHandler:
     """aiosmtpd's handler: RCPT checks the address, DATA takes the message in."""
 
@@ -67,7 +71,15 @@ class MailHandler:
         # One ticket per message, whatever number of our addresses it was sent to: the first.
         recipient = recipients[0]
         started = time.perf_counter()
+        if len(raw) > self.how.max_message_bytes:
+            reason = f"oversized: {len(raw)} bytes, over MAIL_MAX_MESSAGE_BYTES"
+            raw = raw[:OVERSIZED_KEPT_BYTES]  # enough to see who sent what
+        else:
+            reason = ""
         try:
+            if reason:
+                intake = await asyncio.to_thread(self._quarantine, raw, reason)
+                return self._answered(intake, started)
             intake = await asyncio.to_thread(
                 self._take_in, raw, envelope.mail_from or "", recipient
             )
@@ -83,6 +95,9 @@ class MailHandler:
                 logger.exception("could not quarantine the message either; answered 451")
                 metrics.RETRIED.inc()
                 return RETRY_LATER
+        return self._answered(intake, started)
+
+    def _answered(self, intake: Intake, started: float) -> str:
         metrics.MESSAGES.labels(outcome=intake.outcome.value).inc()
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         logger.info(
@@ -142,8 +157,10 @@ def _answer(intake: Intake) -> str:
 
 
 def smtp_server(handler: MailHandler, *, max_message_bytes: int, hostname: str) -> SMTP:
+    """SMTP takes up to twice MAIL_MAX_MESSAGE_BYTES (SIZE): what is over the setting is
+    quarantined with the reason (admins see it), what is over twice it refused with 552."""
     kwargs: dict[str, Any] = {
-        "data_size_limit": max_message_bytes,
+        "data_size_limit": 2 * max_message_bytes,
         "hostname": hostname,
         "decode_data": False,
         "enable_SMTPUTF8": True,

@@ -65,6 +65,7 @@ class IntakeSettings:
     database_timeout: timedelta
     store: BlobStore
     trusted_authserv_ids: frozenset[str] = frozenset()
+    max_message_bytes: int = 26_214_400
     reply_languages: list[str] = field(default_factory=lambda: ["en", "de", "fr", "es", "nl"])
 
 

@@ -182,8 +182,24 @@ def test_a_ten_megabyte_attachment_is_taken_in(mail: MailService, db: Session) -
     assert [part["size"] for part in record.parts] == [size]
 
 
-def test_a_message_over_the_size_limit_is_refused_with_552(mail: MailService) -> None:
-    message = corpus.plain(sender=stranger(), body="x" * (17 * 1024 * 1024))
+def test_a_message_over_the_size_limit_is_quarantined_with_the_reason(
+    mail: MailService, db: Session
+) -> None:
+    email = stranger()
+    message = corpus.plain(sender=email, subject="Huge", body="x" * (17 * 1024 * 1024))
+    before = db.scalar(select(func.count()).select_from(Ticket))
+    mail.send(message)
+    record = record_of(db, message)
+    assert record.outcome is MailOutcome.QUARANTINED
+    assert record.reason.startswith("oversized:")
+    assert (record.from_address, record.subject) == (email, "Huge")
+    assert db.scalar(select(func.count()).select_from(Ticket)) == before
+    mail.send(message)  # delivered again: still the one record
+    assert record_of(db, message).id == record.id
+
+
+def test_a_message_over_twice_the_size_limit_is_refused_with_552(mail: MailService) -> None:
+    message = corpus.plain(sender=stranger(), body="x" * (33 * 1024 * 1024))
     with pytest.raises(smtplib.SMTPException) as refused:
         mail.send(message)
     assert "552" in str(refused.value)
