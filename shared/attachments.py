@@ -117,13 +117,11 @@ def ensure_size(size: int) -> None:
         raise TooLarge(f"a file is {size} bytes: at most {limit} bytes are allowed", field="file")
 
 
-def attachment_count(session: Session, *, ticket_id: int) -> int:
-    return int(
-        session.scalar(
-            select(func.count()).select_from(Attachment).where(Attachment.ticket_id == ticket_id)
-        )
-        or 0
-    )
+def attachment_count(session: Session, *, ticket_id: int, source: Source | None = None) -> int:
+    query = select(func.count()).select_from(Attachment).where(Attachment.ticket_id == ticket_id)
+    if source is not None:
+        query = query.where(Attachment.source == source)
+    return int(session.scalar(query) or 0)
 
 
 def add_attachments(
@@ -150,9 +148,11 @@ def add_attachments(
             raise NotFound(f"no comment {comment_id} on this ticket", field="comment_id")
     for new in files:
         ensure_size(len(new.data))
-    existing = attachment_count(session, ticket_id=ticket_id)
+    # The per-ticket limit is on what people upload: the originals and parts of the ticket's
+    # mail (bounded per message) must not use it up, nor stop being kept once it is.
+    existing = attachment_count(session, ticket_id=ticket_id, source="api")
     limit = settings.attachment_max_files_per_ticket
-    if existing + len(files) > limit:
+    if source == "api" and existing + len(files) > limit:
         raise InvalidInput(
             f"a ticket holds at most {limit} attachments; this one has {existing}",
             field="file",

@@ -24,7 +24,7 @@ from services.mail.deciding import (
     sender_authenticated,
 )
 from services.mail.parsing import Mail, Unreadable, read_mail
-from shared.attachments import NewFile, add_attachments, attachment_count
+from shared.attachments import NewFile, add_attachments
 from shared.blob_store import BlobStore
 from shared.clock import utcnow
 from shared.comment_creation import write_comment
@@ -162,16 +162,14 @@ def _attach(
     sender: User,
 ) -> str:
     """Attach the original message (message.eml) and the mail's parts to the ticket or the
-    comment it became; what the limits leave out stays in the mail record only (the reason
-    says so)."""
+    comment it became; a part over the size limit stays in the mail record only (the reason
+    says so). The per-ticket count limit is for uploads: mail's are bounded per message."""
     settings = get_settings()
     files = [
         NewFile("message.eml", "message/rfc822", raw),
         *(NewFile(part.filename or None, part.content_type, part.data) for part in mail.parts),
     ]
-    fitting = [new for new in files if len(new.data) <= settings.attachment_max_bytes]
-    room = settings.attachment_max_files_per_ticket - attachment_count(session, ticket_id=ticket_id)
-    kept = fitting[: max(room, 0)]
+    kept = [new for new in files if len(new.data) <= settings.attachment_max_bytes]
     if kept:
         add_attachments(
             session,

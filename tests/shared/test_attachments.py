@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 import pytest
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from shared.attachments import (
     NewFile,
     add_attachment,
     add_attachments,
+    attachment_count,
     clean_filename,
     normalise_content_type,
     safe_content_type,
@@ -169,3 +171,36 @@ def test_unknown_ticket_and_foreign_comment_are_refused(seeded_database: str) ->
             uploaded_by=agent_id,
             source="api",
         )
+
+
+def test_the_per_ticket_limit_counts_uploads_not_the_tickets_mail(
+    seeded_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ticket's mail (originals, their parts) neither uses up the room for uploads nor stops
+    being kept once the uploads have filled it."""
+    ticket_id, agent_id = _a_ticket_and_agent()
+    with transaction() as session:
+        uploaded = attachment_count(session, ticket_id=ticket_id, source="api")
+    monkeypatch.setenv("ATTACHMENT_MAX_FILES_PER_TICKET", str(uploaded + 1))
+    get_settings.cache_clear()
+    try:
+
+        def attach(source: Literal["api", "mail"], count: int) -> None:
+            with transaction() as session:
+                add_attachments(
+                    session,
+                    ticket_id=ticket_id,
+                    comment_id=None,
+                    files=[NewFile(f"{source}-{n}.txt", None, b"n") for n in range(count)],
+                    uploaded_by=agent_id,
+                    source=source,
+                )
+
+        attach("mail", 3)  # over the limit by itself: mail is not counted
+        attach("api", 1)  # the one upload the limit leaves room for
+        attach("mail", 1)  # the limit is full: mail is still kept
+        with pytest.raises(InvalidInput, match="at most"):
+            attach("api", 1)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
