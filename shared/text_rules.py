@@ -33,6 +33,12 @@ def control_character(value: object, *, long_text: bool = False) -> str | None:
     return None
 
 
+def without_control_characters(text: str) -> str:
+    """The text as a long field may hold it: the refused controls removed (for text we take
+    in rather than refuse, such as mail)."""
+    return _CONTROL_BUT_LINE_BREAKS.sub("", text)
+
+
 def control_character_message(char: str, *, long_text: bool) -> str:
     allowed = "tab, line feed and carriage return only" if long_text else "none"
     return f"control character {char} is not allowed (control characters here: {allowed})"

@@ -21,7 +21,7 @@ from email.utils import getaddresses
 import html2text
 
 from shared.models.mail import derived_message_id
-from shared.text_rules import control_character
+from shared.text_rules import control_character, without_control_characters
 
 # Defects that leave the structure of the message unknown: what we would take from it might
 # not be what the sender wrote.
@@ -31,7 +31,6 @@ _STRUCTURAL_DEFECTS: tuple[type[MessageDefect], ...] = (
     MultipartInvariantViolationDefect,
 )
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Longer ones are cut: a unique index entry on PostgreSQL holds at most ~2,700 bytes.
 MAX_MESSAGE_ID_LENGTH = 500
 
@@ -88,7 +87,7 @@ def message_ids(value: str | None) -> list[str]:
 def clean_text(text: str) -> str:
     """Line breaks as \\n, and no control characters (the API refuses them in every text)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROL.sub("", text)
+    return without_control_characters(text)
 
 
 def html_as_text(html: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from email.message import EmailMessage
 
@@ -378,6 +379,17 @@ def test_customer_text_is_escaped_in_the_html_part(
     assert "Try <script>steal()</script> & <b>this</b>" in text_of(mail[1])
 
 
+@contextmanager
+def reply_template(admin: httpx.Client, template: dict[str, str]) -> Iterator[None]:
+    """The reply template as the admin edits it, back to the default afterwards."""
+    response = admin.put("/mail-templates/reply", json=template)
+    assert response.status_code == 200, response.text
+    try:
+        yield
+    finally:
+        admin.delete("/mail-templates/reply")
+
+
 def test_an_edited_template_is_what_is_sent(
     smtp: SmtpServer, admin: httpx.Client, customer: httpx.Client, agent: httpx.Client
 ) -> None:
@@ -386,16 +398,12 @@ def test_an_edited_template_is_what_is_sent(
         "text": "Dear {{ recipient.name }}: {{ comment.body }}",
         "html": "<p>Dear {{ recipient.name }}: <em>{{ comment.body }}</em></p>",
     }
-    response = admin.put("/mail-templates/reply", json=edited)
-    assert response.status_code == 200, response.text
-    try:
+    with reply_template(admin, edited):
         ticket = new_ticket(customer)
         work(ticket["id"])
         reply(agent, ticket["id"], "Restart it & <wait>")
         work(ticket["id"])
         tasks.send_mail()
-    finally:
-        admin.delete("/mail-templates/reply")
     answer = smtp.handler.about(ticket["id"])[-1]
     assert answer["Subject"] == f"Answer on {ticket['number']}"
     assert text_of(answer).strip() == "Dear John Doe: Restart it & <wait>"
@@ -411,16 +419,12 @@ def test_a_template_failing_on_real_data_sends_the_default_and_handles_the_event
         "text": "{{ comment.body }}",
         "html": "<p>{{ comment.body }}</p>",
     }
-    response = admin.put("/mail-templates/reply", json=failing)
-    assert response.status_code == 200, response.text
-    try:
+    with reply_template(admin, failing):
         ticket = new_ticket(customer)
         work(ticket["id"])
         reply(agent, ticket["id"], "Still answered")
         work(ticket["id"])  # raises "events keep coming" if the handling kept failing
         tasks.send_mail()
-    finally:
-        admin.delete("/mail-templates/reply")
     answer = smtp.handler.about(ticket["id"])[-1]
     assert answer["Subject"] == f"Re: [{ticket['number']}] {ticket['title']}"
     assert "Still answered" in text_of(answer)
